@@ -1,0 +1,164 @@
+"""One error hierarchy for the whole project, grouped by what a caller does about it.
+
+::
+
+    GatewayError                      every error this project raises on purpose
+    ├── ClientError                   the request is wrong; retrying it unchanged will not help
+    │   ├── AuthenticationFailed      401 / close 4001: missing, unknown or expired token
+    │   ├── NotFound                  404: unknown task, or a task of another principal
+    │   ├── InvalidRequest            400: malformed JSON, missing Idempotency-Key, bad frame
+    │   │   └── UnknownFrameType      a WebSocket frame whose ``type`` is not in the protocol
+    │   ├── ValidationFailed          422: the body or payload breaks the schema (field errors)
+    │   ├── IdempotencyKeyReused      422: same key, different payload
+    │   └── PayloadTooLarge           413 / close 1009
+    ├── Unavailable                   503 + Retry-After: a dependency is down; retry the same request
+    │   ├── BrokerUnavailable         RabbitMQ did not confirm the publish
+    │   └── StoreUnavailable          the task store could not be reached
+    └── TaskError                     raised inside workers while applying a task to Odoo
+        ├── PermanentTaskError        fail the task now, with a reason a person can act on
+        ├── RetryableTaskError        transient: retry with backoff and jitter
+        └── AmbiguousTaskError        the effect may or may not exist: look it up, then retry
+
+WebSocket close codes are in :class:`CloseCode`; each says whether a client should reconnect.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+__all__ = [
+    "AmbiguousTaskError",
+    "AuthenticationFailed",
+    "BrokerUnavailable",
+    "ClientError",
+    "CloseCode",
+    "GatewayError",
+    "IdempotencyKeyReused",
+    "InvalidRequest",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermanentTaskError",
+    "RetryableTaskError",
+    "StoreUnavailable",
+    "TaskError",
+    "Unavailable",
+    "UnknownFrameType",
+    "ValidationFailed",
+]
+
+
+class GatewayError(Exception):
+    """Base class. ``code`` is a stable machine-readable string, ``status`` the HTTP status."""
+
+    code = "internal_error"
+    status = 500
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        # The client's ``ref`` of the frame that caused this error, echoed in the reply.
+        self.ref: str | int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class ClientError(GatewayError):
+    code = "bad_request"
+    status = 400
+
+
+class AuthenticationFailed(ClientError):
+    code = "unauthenticated"
+    status = 401
+
+
+class NotFound(ClientError):
+    code = "not_found"
+    status = 404
+
+
+class InvalidRequest(ClientError):
+    code = "invalid_request"
+    status = 400
+
+
+class UnknownFrameType(InvalidRequest):
+    code = "unknown_type"
+
+
+class ValidationFailed(ClientError):
+    code = "validation_failed"
+    status = 422
+
+
+class IdempotencyKeyReused(ClientError):
+    code = "idempotency_key_reused"
+    status = 422
+
+
+class PayloadTooLarge(ClientError):
+    code = "payload_too_large"
+    status = 413
+
+
+class Unavailable(GatewayError):
+    code = "unavailable"
+    status = 503
+    retry_after_seconds = 2
+
+
+class BrokerUnavailable(Unavailable):
+    code = "broker_unavailable"
+
+
+class StoreUnavailable(Unavailable):
+    code = "store_unavailable"
+
+
+class TaskError(GatewayError):
+    """Raised while applying a task to Odoo. ``code`` travels in the task's ``error``."""
+
+    code = "task_error"
+
+
+class PermanentTaskError(TaskError):
+    code = "permanent"
+
+
+class RetryableTaskError(TaskError):
+    code = "transient"
+
+
+class AmbiguousTaskError(TaskError):
+    code = "ambiguous"
+
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes sent by the gateway.
+
+    Reconnect: NORMAL is only sent on request; GOING_AWAY, INTERNAL_ERROR, SERVICE_RESTART,
+    TRY_AGAIN_LATER and SLOW_CONSUMER mean "reconnect with backoff and resume".
+    Do not reconnect unchanged: AUTH_FAILED, AUTH_TIMEOUT (send credentials next time),
+    MESSAGE_TOO_BIG (the same frame will be refused again).
+    A forbidden Origin never gets a socket: the handshake is refused with HTTP 403.
+    """
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    AUTH_FAILED = 4001
+    AUTH_TIMEOUT = 4002
+    SLOW_CONSUMER = 4008
+
+    @property
+    def reconnect(self) -> bool:
+        return self not in _TERMINAL
+
+
+_TERMINAL = {CloseCode.AUTH_FAILED, CloseCode.AUTH_TIMEOUT, CloseCode.MESSAGE_TOO_BIG}

@@ -1,0 +1,59 @@
+"""What a task kind is: a payload model plus the two Odoo steps that apply it exactly once.
+
+A kind never talks to the network itself: it is handed an :class:`OdooCall` (an
+``execute_kw``-shaped adapter), so it runs the same on odoorpc, JSON-2 or a test double.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from shared.errors import PermanentTaskError
+
+__all__ = ["OdooCall", "TaskKind", "resolve_products", "task_reference"]
+
+
+class OdooCall(Protocol):
+    def execute_kw(
+        self, model: str, method: str, args: list[Any], kwargs: dict[str, Any] | None = None
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    """``find_effect`` looks in Odoo for what this task already did (None = nothing);
+    ``apply`` does it in as few Odoo transactions as Odoo allows and returns the result."""
+
+    name: str
+    payload_model: type[BaseModel]
+    find_effect: Callable[[OdooCall, str, dict[str, Any]], dict[str, Any] | None]
+    apply: Callable[[OdooCall, str, dict[str, Any]], dict[str, Any]]
+
+
+def task_reference(task_id: str) -> str:
+    """The string that carries the task into Odoo (``client_order_ref``, move names)."""
+    return f"GW-{task_id}"
+
+
+def resolve_products(odoo: OdooCall, codes: Iterable[str]) -> dict[str, int]:
+    """Map internal references (default_code) to product ids; unknown ones fail the task."""
+    wanted = sorted(set(codes))
+    rows = odoo.execute_kw(
+        "product.product",
+        "search_read",
+        [[["default_code", "in", wanted]]],
+        {"fields": ["id", "default_code"]},
+    )
+    found = {row["default_code"]: row["id"] for row in rows}
+    missing = [code for code in wanted if code not in found]
+    if missing:
+        raise PermanentTaskError(
+            f"Unknown product reference(s) in Odoo: {', '.join(missing)}. "
+            "Check the internal reference (default_code) and submit a new task.",
+            details={"products": missing},
+        )
+    return found

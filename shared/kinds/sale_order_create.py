@@ -1,0 +1,73 @@
+"""``sale.order.create``: a quotation for a customer, with lines of product + quantity.
+
+The task reference travels in ``client_order_ref``; a retry searches it before creating.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.errors import PermanentTaskError
+from shared.kinds.base import OdooCall, TaskKind, resolve_products
+
+__all__ = ["SALE_ORDER_CREATE", "SaleLine", "SaleOrderCreate"]
+
+
+class SaleLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product: str = Field(min_length=1, max_length=64, description="internal reference")
+    quantity: float = Field(gt=0, le=1e9)
+
+
+class SaleOrderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer: str = Field(min_length=1, max_length=256, description="the customer's name")
+    lines: list[SaleLine] = Field(min_length=1, max_length=500)
+
+
+def find_effect(odoo: OdooCall, ref: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+    rows = odoo.execute_kw(
+        "sale.order",
+        "search_read",
+        [[["client_order_ref", "=", ref]]],
+        {"fields": ["id", "name"], "order": "id"},
+    )
+    if not rows:
+        return None
+    return {"sale_order_id": rows[0]["id"], "name": rows[0]["name"]}
+
+
+def _resolve_customer(odoo: OdooCall, name: str) -> int:
+    ids: list[int] = odoo.execute_kw("res.partner", "search", [[["name", "=", name]]], {"limit": 2})
+    if len(ids) != 1:
+        problem = "No customer" if not ids else "More than one customer"
+        raise PermanentTaskError(
+            f"{problem} named '{name}' in Odoo. Use the customer's exact name and submit "
+            "a new task.",
+            details={"customer": name},
+        )
+    return ids[0]
+
+
+def apply(odoo: OdooCall, ref: str, payload: dict[str, Any]) -> dict[str, Any]:
+    order = SaleOrderCreate.model_validate(payload)
+    partner_id = _resolve_customer(odoo, order.customer)
+    products = resolve_products(odoo, (line.product for line in order.lines))
+    values = {
+        "partner_id": partner_id,
+        "client_order_ref": ref,
+        "order_line": [
+            [0, 0, {"product_id": products[line.product], "product_uom_qty": line.quantity}]
+            for line in order.lines
+        ],
+    }
+    created = odoo.execute_kw("sale.order", "create", [values])
+    found = find_effect(odoo, ref, payload)
+    return found if found is not None else {"sale_order_id": created}
+
+
+SALE_ORDER_CREATE = TaskKind("sale.order.create", SaleOrderCreate, find_effect, apply)

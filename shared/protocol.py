@@ -1,0 +1,154 @@
+"""Wire protocol version 1: HTTP bodies and WebSocket frames (see README, "Protocol").
+
+Client frames are parsed by :func:`parse_client_frame`, which turns every way a frame
+can be wrong into an :class:`~shared.errors.InvalidRequest` or
+:class:`~shared.errors.ValidationFailed` that still carries the client's ``ref``.
+Server frames are built by the ``*_frame`` functions, so every sender agrees on shapes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from shared.errors import GatewayError, InvalidRequest, UnknownFrameType, ValidationFailed
+from shared.events import TaskEvent, TaskStatus
+from shared.kinds import field_errors
+
+__all__ = [
+    "MAX_RESUME_TASKS",
+    "AuthFrame",
+    "ClientFrame",
+    "PingFrame",
+    "ResumeFrame",
+    "SubmitBody",
+    "SubmitFrame",
+    "accepted_frame",
+    "error_frame",
+    "event_frame",
+    "frame_ref",
+    "parse_client_frame",
+]
+
+MAX_RESUME_TASKS = 1000
+IdempotencyKey = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")]
+Ref = str | int | None
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ref: Ref = None
+
+
+class AuthFrame(_Frame):
+    type: Literal["auth"]
+    token: str = Field(min_length=1, max_length=4096)
+
+
+class SubmitFrame(_Frame):
+    type: Literal["submit"]
+    idempotency_key: IdempotencyKey
+    kind: str = Field(min_length=1, max_length=64)
+    payload: dict[str, Any]
+
+
+class ResumeFrame(_Frame):
+    type: Literal["resume"]
+    tasks: dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0)]] = Field(
+        max_length=MAX_RESUME_TASKS
+    )
+
+
+class PingFrame(_Frame):
+    type: Literal["ping"]
+
+
+ClientFrame = Annotated[
+    AuthFrame | SubmitFrame | ResumeFrame | PingFrame, Field(discriminator="type")
+]
+_CLIENT_FRAME: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
+_KNOWN_TYPES = ("auth", "submit", "resume", "ping")
+
+
+class SubmitBody(BaseModel):
+    """Body of ``POST /v1/tasks``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(min_length=1, max_length=64)
+    payload: dict[str, Any]
+
+
+def frame_ref(raw: Any) -> Ref:
+    """The ``ref`` of a frame, if it has a usable one, so even a bad frame's error echoes it."""
+    if isinstance(raw, dict):
+        ref = raw.get("ref")
+        if isinstance(ref, str) and len(ref) <= 128 or isinstance(ref, int) and not isinstance(
+            ref, bool
+        ):
+            return ref
+    return None
+
+
+def parse_client_frame(text: str) -> ClientFrame:
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise InvalidRequest("The frame is not valid JSON.") from None
+    ref = frame_ref(raw)
+    if not isinstance(raw, dict):
+        raise _with_ref(InvalidRequest("A frame must be a JSON object with a 'type'."), ref)
+    if raw.get("type") not in _KNOWN_TYPES:
+        raise _with_ref(
+            UnknownFrameType(
+                f"Unknown frame type {raw.get('type')!r}; expected one of "
+                f"{', '.join(_KNOWN_TYPES)}."
+            ),
+            ref,
+        )
+    try:
+        return _CLIENT_FRAME.validate_python(raw)
+    except ValidationError as exc:
+        raise _with_ref(
+            ValidationFailed(f"The '{raw['type']}' frame is not valid.", details=field_errors(exc)),
+            ref,
+        ) from None
+
+
+def _with_ref(err: GatewayError, ref: Ref) -> GatewayError:
+    err.ref = ref
+    return err
+
+
+def accepted_frame(ref: Ref, task_id: str, duplicate: bool, status: TaskStatus) -> dict[str, Any]:
+    return {
+        "type": "accepted",
+        "ref": ref,
+        "task_id": task_id,
+        "seq": 0,
+        "duplicate": duplicate,
+        "status": status.value,
+    }
+
+
+def event_frame(event: TaskEvent) -> dict[str, Any]:
+    return {
+        "type": "event",
+        "task_id": event.task_id,
+        "seq": event.seq,
+        "status": event.status.value,
+        "attempt": event.attempt,
+        "result": event.result,
+        "error": event.error.model_dump() if event.error else None,
+        "at": event.at,
+    }
+
+
+def error_frame(ref: Ref, err: GatewayError) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "ref": ref, **err.as_dict()}
+    retry_after = getattr(err, "retry_after_seconds", None)
+    if retry_after is not None:
+        frame["retry_after"] = retry_after
+    return frame

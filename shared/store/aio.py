@@ -1,0 +1,63 @@
+"""The task store for asyncio code: each call runs on a small dedicated thread pool, so a
+slow disk or database never blocks the event loop and concurrency stays bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+from shared.events import TaskEvent
+from shared.store.base import TaskStore
+from shared.store.records import NewTask, PurgeReport, TaskRecord
+
+__all__ = ["AsyncTaskStore"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class AsyncTaskStore:
+    def __init__(self, store: TaskStore, *, threads: int = 8) -> None:
+        self.sync = store
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="store")
+
+    async def _run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+
+    async def migrate(self) -> None:
+        await self._run(self.sync.migrate)
+
+    async def ping(self) -> None:
+        await self._run(self.sync.ping)
+
+    async def create_or_get(self, new: NewTask) -> tuple[TaskRecord, bool]:
+        return await self._run(self.sync.create_or_get, new, time.time())
+
+    async def claim_publish(self, task_id: str, ttl: float) -> bool:
+        return await self._run(self.sync.claim_publish, task_id, time.time(), ttl)
+
+    async def mark_published(self, task_id: str) -> None:
+        await self._run(self.sync.mark_published, task_id, time.time())
+
+    async def release_publish_claim(self, task_id: str) -> None:
+        await self._run(self.sync.release_publish_claim, task_id)
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        return await self._run(self.sync.get, task_id)
+
+    async def events_after(self, task_id: str, after_seq: int, limit: int = 1000) -> list[TaskEvent]:
+        return await self._run(self.sync.events_after, task_id, after_seq, limit)
+
+    async def apply_event(self, event: TaskEvent) -> bool:
+        return await self._run(self.sync.apply_event, event)
+
+    async def purge(self, key_window: float, history_window: float) -> PurgeReport:
+        return await self._run(self.sync.purge, time.time(), key_window, history_window)
+
+    async def close(self) -> None:
+        await self._run(self.sync.close)
+        self._pool.shutdown(wait=False)

@@ -1,0 +1,71 @@
+"""The task store interface: the memory behind idempotency, resume, polling and leases.
+
+Both implementations (SQLite, PostgreSQL) share :class:`~shared.store.sql.SqlTaskStore`
+and pass the same contract tests (``tests/integration/test_store_contract.py``). Methods are
+synchronous (workers are threads); the gateway calls them through
+:class:`~shared.store.aio.AsyncTaskStore`. Every driver error becomes
+:class:`~shared.errors.StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+import abc
+
+from shared.events import TaskEvent
+from shared.store.records import NewTask, PurgeReport, TaskRecord
+
+__all__ = ["TaskStore"]
+
+
+class TaskStore(abc.ABC):
+    @abc.abstractmethod
+    def migrate(self) -> None:
+        """Create tables and indexes if missing (idempotent)."""
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers."""
+
+    @abc.abstractmethod
+    def create_or_get(self, new: NewTask, now: float) -> tuple[TaskRecord, bool]:
+        """Insert the task unless (principal, key) exists; return the stored task and
+        whether this call created it. Creating also stores the ``accepted`` event (seq 0)."""
+
+    @abc.abstractmethod
+    def claim_publish(self, task_id: str, now: float, ttl: float) -> bool:
+        """Claim the right to publish an unpublished task for ``ttl`` seconds, so two
+        concurrent duplicates never both publish. False if published or claimed."""
+
+    @abc.abstractmethod
+    def mark_published(self, task_id: str, now: float) -> None: ...
+
+    @abc.abstractmethod
+    def release_publish_claim(self, task_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, task_id: str) -> TaskRecord | None: ...
+
+    @abc.abstractmethod
+    def events_after(self, task_id: str, after_seq: int, limit: int = 1000) -> list[TaskEvent]: ...
+
+    @abc.abstractmethod
+    def apply_event(self, event: TaskEvent) -> bool:
+        """Store the event and move the task to its state, atomically, if it is newer
+        (higher seq) than the task's state and the task is not final. True if applied."""
+
+    @abc.abstractmethod
+    def acquire_lease(self, task_id: str, owner: str, now: float, ttl: float) -> float | None:
+        """Claim (or renew) the single right to work on a task until ``now + ttl``.
+        None if acquired, else the seconds until the current holder's lease ends."""
+
+    @abc.abstractmethod
+    def release_lease(self, task_id: str, owner: str) -> None: ...
+
+    @abc.abstractmethod
+    def purge(self, now: float, key_window: float, history_window: float) -> PurgeReport:
+        """Forget idempotency keys older than ``key_window`` seconds, and the events and
+        payloads of final tasks untouched for ``history_window`` seconds (the task row,
+        with its final state, stays, so a resume can say the history is gone)."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
