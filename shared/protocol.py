@@ -65,9 +65,7 @@ class PingFrame(_Frame):
     type: Literal["ping"]
 
 
-ClientFrame = Annotated[
-    AuthFrame | SubmitFrame | ResumeFrame | PingFrame, Field(discriminator="type")
-]
+ClientFrame = Annotated[AuthFrame | SubmitFrame | ResumeFrame | PingFrame, Field(discriminator="type")]
 _CLIENT_FRAME: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 _KNOWN_TYPES = ("auth", "submit", "resume", "ping")
 
@@ -85,9 +83,7 @@ def frame_ref(raw: Any) -> Ref:
     """The ``ref`` of a frame, if it has a usable one, so even a bad frame's error echoes it."""
     if isinstance(raw, dict):
         ref = raw.get("ref")
-        if isinstance(ref, str) and len(ref) <= 128 or isinstance(ref, int) and not isinstance(
-            ref, bool
-        ):
+        if isinstance(ref, str) and len(ref) <= 128 or isinstance(ref, int) and not isinstance(ref, bool):
             return ref
     return None
 
@@ -103,8 +99,7 @@ def parse_client_frame(text: str) -> ClientFrame:
     if raw.get("type") not in _KNOWN_TYPES:
         raise _with_ref(
             UnknownFrameType(
-                f"Unknown frame type {raw.get('type')!r}; expected one of "
-                f"{', '.join(_KNOWN_TYPES)}."
+                f"Unknown frame type {raw.get('type')!r}; expected one of {', '.join(_KNOWN_TYPES)}."
             ),
             ref,
         )

@@ -92,9 +92,7 @@ def apply(odoo: OdooCall, ref: str, payload: dict[str, Any]) -> dict[str, Any]:
         {"context": context},
     )
     quant_ids = quant_ids if isinstance(quant_ids, list) else [quant_ids]
-    outcome = odoo.execute_kw(
-        "stock.quant", "action_apply_inventory", [quant_ids], {"context": context}
-    )
+    outcome = odoo.execute_kw("stock.quant", "action_apply_inventory", [quant_ids], {"context": context})
     if isinstance(outcome, dict):
         wizard = outcome.get("res_model", "a wizard")
         raise PermanentTaskError(

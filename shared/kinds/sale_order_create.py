@@ -46,8 +46,7 @@ def _resolve_customer(odoo: OdooCall, name: str) -> int:
     if len(ids) != 1:
         problem = "No customer" if not ids else "More than one customer"
         raise PermanentTaskError(
-            f"{problem} named '{name}' in Odoo. Use the customer's exact name and submit "
-            "a new task.",
+            f"{problem} named '{name}' in Odoo. Use the customer's exact name and submit a new task.",
             details={"customer": name},
         )
     return ids[0]

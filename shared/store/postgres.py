@@ -65,7 +65,7 @@ class _QmarkCursor:
         return self._cur.rowcount
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._cur.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+        return self._cur.execute(sql.replace("?", "%s"), params)
 
     def fetchone(self) -> Any:
         return self._cur.fetchone()
@@ -78,7 +78,11 @@ class PostgresTaskStore(SqlTaskStore):
     def __init__(self, url: str, *, max_size: int = 10) -> None:
         self.url = url
         self._pool = psycopg_pool.ConnectionPool(
-            url, min_size=1, max_size=max_size, open=False, timeout=10.0,
+            url,
+            min_size=1,
+            max_size=max_size,
+            open=False,
+            timeout=10.0,
             kwargs={"connect_timeout": 5},
         )
         self._opened = False

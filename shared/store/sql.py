@@ -27,7 +27,8 @@ _FINAL = tuple(s.value for s in (TaskStatus.SUCCEEDED, TaskStatus.FAILED))
 
 
 class Cursor(Protocol):
-    rowcount: int
+    @property
+    def rowcount(self) -> int: ...
 
     def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
     def fetchone(self) -> Any: ...
@@ -91,8 +92,17 @@ class SqlTaskStore(TaskStore):
                 "seq, attempts, created_at, updated_at, history_pruned) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, 0) "
                 "ON CONFLICT (principal, idem_key) DO NOTHING",
-                (new.id, new.principal, new.idempotency_key, new.fingerprint, new.kind,
-                 _dumps(new.payload), TaskStatus.ACCEPTED.value, now, now),
+                (
+                    new.id,
+                    new.principal,
+                    new.idempotency_key,
+                    new.fingerprint,
+                    new.kind,
+                    _dumps(new.payload),
+                    TaskStatus.ACCEPTED.value,
+                    now,
+                    now,
+                ),
             )
             created = cur.rowcount == 1
             if created:
@@ -160,16 +170,24 @@ class SqlTaskStore(TaskStore):
             cur.execute(
                 "UPDATE tasks SET status = ?, seq = ?, attempts = ?, result = ?, error = ?, "
                 "updated_at = ? WHERE id = ? AND seq < ? AND status NOT IN (?, ?)",
-                (event.status.value, event.seq, event.attempt, result, error, event.at,
-                 event.task_id, event.seq, *_FINAL),
+                (
+                    event.status.value,
+                    event.seq,
+                    event.attempt,
+                    result,
+                    error,
+                    event.at,
+                    event.task_id,
+                    event.seq,
+                    *_FINAL,
+                ),
             )
             if cur.rowcount != 1:
                 return False
             cur.execute(
                 "INSERT INTO task_events (task_id, seq, status, attempt, result, error, at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id, seq) DO NOTHING",
-                (event.task_id, event.seq, event.status.value, event.attempt, result, error,
-                 event.at),
+                (event.task_id, event.seq, event.status.value, event.attempt, result, error, event.at),
             )
             return True
 
@@ -190,9 +208,7 @@ class SqlTaskStore(TaskStore):
 
     def release_lease(self, task_id: str, owner: str) -> None:
         with self._transaction() as cur:
-            cur.execute(
-                "DELETE FROM task_leases WHERE task_id = ? AND owner = ?", (task_id, owner)
-            )
+            cur.execute("DELETE FROM task_leases WHERE task_id = ? AND owner = ?", (task_id, owner))
 
     def purge(self, now: float, key_window: float, history_window: float) -> PurgeReport:
         with self._transaction() as cur:

@@ -6,7 +6,7 @@ version-dependent bits (storable products, move quantities) are switched on ``ma
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 Row = dict[str, Any]
@@ -162,11 +162,6 @@ def build_schema(major: int) -> dict[str, ModelSpec]:
         }, order=(("model", False),)),
     ]
     return {spec.name: spec for spec in specs}
-
-
-@dataclass
-class DemoData:
-    tables: dict[str, dict[int, Row]] = field(default_factory=dict)
 
 
 def demo_rows(major: int, login: str) -> dict[str, list[Row]]:

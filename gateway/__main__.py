@@ -1,0 +1,34 @@
+"""``python -m gateway``: serve the gateway with uvicorn, configured from the environment."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from shared.config import Settings
+from shared.logs import configure_logging
+
+__all__ = ["main"]
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "gateway.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        # websockets-sansio answers protocol violations with the RFC close codes.
+        ws="websockets-sansio",
+        ws_max_size=settings.ws_max_frame_bytes,
+        ws_per_message_deflate=False,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        timeout_graceful_shutdown=10,
+        log_config=None,
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

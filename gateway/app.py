@@ -1,0 +1,143 @@
+"""The ASGI application: routes, lifespan (store, publisher, relay, retention), errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from gateway import http_api
+from gateway.auth import Authenticator, OriginPolicy
+from gateway.publisher import TaskPublisher
+from gateway.relay import EventRelay
+from gateway.state import GatewayState, gateway_state
+from gateway.submissions import Submissions
+from gateway.ws import websocket_endpoint
+from shared.config import Settings
+from shared.errors import CloseCode, GatewayError
+from shared.events import TaskEvent
+from shared.protocol import event_frame
+from shared.store import AsyncTaskStore, open_store
+
+__all__ = ["app_from_env", "create_app"]
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+_PURGE_EVERY = 3600.0
+
+
+def _deliver(state: GatewayState, event: TaskEvent) -> None:
+    frame = event_frame(event)
+    for conn_id in state.hub.route(event):
+        session = state.sessions.get(conn_id)
+        if session is not None:
+            session.send(frame)
+
+
+async def _resync(state: GatewayState) -> None:
+    """After the relay (re)connects: send every watching socket what it may have missed."""
+    for task_id, after in state.hub.positions().items():
+        for event in await state.store.events_after(task_id, after):
+            _deliver(state, event)
+
+
+async def _purge_loop(state: GatewayState) -> None:
+    day = 86400.0
+    while True:
+        try:
+            report = await state.store.purge(
+                state.settings.idempotency_window_days * day, state.settings.history_retention_days * day
+            )
+            if report.keys_released or report.histories_pruned:
+                log.info(
+                    "retention keys_released=%d histories_pruned=%d",
+                    report.keys_released,
+                    report.histories_pruned,
+                )
+        except GatewayError as exc:
+            log.warning("retention pass failed: %s", exc)
+        await asyncio.sleep(_PURGE_EVERY)
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = AsyncTaskStore(await asyncio.to_thread(open_store, settings.database_url))
+        publisher = TaskPublisher(settings)
+        state = GatewayState(
+            settings=settings,
+            store=store,
+            publisher=publisher,
+            relay=None,  # type: ignore[arg-type]  # needs the state; set just below
+            submissions=Submissions(settings, store, publisher),
+            auth=Authenticator(settings.tokens),
+            origins=OriginPolicy(settings.allowed_origins),
+        )
+        state.relay = EventRelay(settings, store, lambda e: _deliver(state, e), lambda: _resync(state))
+        app.state.gateway = state
+        publisher.start()
+        state.relay.start()
+        purge = asyncio.create_task(_purge_loop(state))
+        if not settings.tokens:
+            log.warning("GATEWAY_TOKENS is empty: every request will be refused")
+        log.info("gateway started store=%s", settings.database_url.split("://", 1)[0])
+        try:
+            yield
+        finally:
+            for session in list(state.sessions.values()):
+                session.close(CloseCode.GOING_AWAY, "gateway shutting down; reconnect")
+            purge.cancel()
+            await state.relay.stop()
+            await publisher.stop()
+            await store.close()
+            log.info("gateway stopped")
+
+    async def gateway_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, GatewayError)
+        return http_api.error_response(exc)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"error": {"code": code, "message": str(exc.detail), "details": None}},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    async def index(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html")
+
+    routes = [
+        Route("/v1/tasks", http_api.submit_task, methods=["POST"]),
+        Route("/v1/tasks/{task_id}", http_api.get_task, methods=["GET"]),
+        Route("/v1/tasks/{task_id}/events", http_api.list_events, methods=["GET"]),
+        Route("/healthz", http_api.healthz, methods=["GET"]),
+        Route("/readyz", http_api.readyz, methods=["GET"]),
+        Route("/openapi.json", http_api.openapi, methods=["GET"]),
+        WebSocketRoute("/v1/ws", websocket_endpoint),
+        Route("/", index, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={GatewayError: gateway_error, HTTPException: http_error},
+    )
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory gateway.app:app_from_env``."""
+    return create_app(Settings.from_env())
+
+
+__all__ += ["gateway_state"]

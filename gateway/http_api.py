@@ -1,0 +1,142 @@
+"""HTTP API v1: submit, poll a task, read its events, health, OpenAPI."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.auth import bearer_token
+from gateway.openapi import OPENAPI
+from gateway.state import GatewayState, gateway_state
+from gateway.views import event_view, task_view
+from shared.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+    ValidationFailed,
+)
+from shared.kinds import field_errors
+from shared.protocol import SubmitBody
+
+__all__ = ["error_response", "get_task", "healthz", "list_events", "openapi", "readyz", "submit_task"]
+
+_IDEMPOTENCY_KEY_MAX = 255
+
+
+def error_response(err: GatewayError) -> JSONResponse:
+    headers = {}
+    if isinstance(err, Unavailable):
+        headers["Retry-After"] = str(err.retry_after_seconds)
+    if isinstance(err, AuthenticationFailed):
+        headers["WWW-Authenticate"] = 'Bearer realm="odoo-gateway"'
+    return JSONResponse({"error": err.as_dict()}, status_code=err.status, headers=headers)
+
+
+def _principal(request: Request, state: GatewayState) -> str:
+    principal = state.auth.principal(_bearer(request))
+    if principal is None:
+        raise AuthenticationFailed("A valid 'Authorization: Bearer <token>' header is required.")
+    return principal
+
+
+def _bearer(request: Request) -> str | None:
+    return bearer_token(request.headers.get("authorization"))
+
+
+async def _json_body(request: Request, limit: int) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise InvalidRequest("The body is not valid JSON.") from None
+
+
+async def submit_task(request: Request) -> Response:
+    state = gateway_state(request.app)
+    principal = _principal(request, state)
+    key = request.headers.get("idempotency-key", "").strip().strip('"')
+    if not key:
+        raise InvalidRequest("The 'Idempotency-Key' header is required (a UUID per submission).")
+    if len(key) > _IDEMPOTENCY_KEY_MAX or not key.isprintable():
+        raise InvalidRequest(f"The 'Idempotency-Key' must be 1-{_IDEMPOTENCY_KEY_MAX} printable characters.")
+    raw = await _json_body(request, state.settings.max_body_bytes)
+    try:
+        body = SubmitBody.model_validate(raw)
+    except ValidationError as exc:
+        raise ValidationFailed("The body is not a valid submission.", details=field_errors(exc)) from None
+    outcome = await state.submissions.submit(principal, key, body.kind, body.payload)
+    task = outcome.task
+    return JSONResponse(
+        {**task_view(task), "duplicate": outcome.duplicate},
+        status_code=202,
+        headers={"Location": f"/v1/tasks/{task.id}", "Retry-After": "1"},
+    )
+
+
+async def _owned_task(request: Request, state: GatewayState) -> Any:
+    principal = _principal(request, state)
+    task = await state.store.get(request.path_params["task_id"])
+    if task is None or task.principal != principal:
+        # Unknown and forbidden look the same, so task ids can't be probed.
+        raise NotFound("No such task.")
+    return task
+
+
+async def get_task(request: Request) -> Response:
+    state = gateway_state(request.app)
+    task = await _owned_task(request, state)
+    headers = {} if task.status.final else {"Retry-After": "1"}
+    return JSONResponse(task_view(task), headers=headers)
+
+
+async def list_events(request: Request) -> Response:
+    state = gateway_state(request.app)
+    task = await _owned_task(request, state)
+    after_raw = request.query_params.get("after", "0")
+    if not after_raw.isdigit() or len(after_raw) > 9:
+        raise InvalidRequest("'after' must be a non-negative integer (a seq).")
+    after = int(after_raw)
+    events = await state.store.events_after(task.id, after)
+    return JSONResponse(
+        {
+            "task_id": task.id,
+            "status": task.status.value,
+            "seq": task.seq,
+            "events": [event_view(e) for e in events],
+            # True if events after ``after`` existed but were removed by retention.
+            "history_pruned": task.history_pruned and after < task.seq,
+        }
+    )
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    state = gateway_state(request.app)
+    checks = {"broker": state.publisher.ready, "events": state.relay.ready, "store": True}
+    try:
+        await state.store.ping()
+    except GatewayError:
+        checks["store"] = False
+    ready = all(checks.values())
+    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(OPENAPI)

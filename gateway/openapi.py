@@ -1,0 +1,181 @@
+"""The OpenAPI 3.1 document of the HTTP API, written by hand (Starlette generates none)
+and checked by schemathesis in the test suite."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.kinds import KINDS
+
+__all__ = ["OPENAPI"]
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {},
+            },
+        }
+    },
+}
+_NULLABLE_OBJECT = {"anyOf": [{"type": "object"}, {"type": "null"}]}
+_STATUS = {"type": "string", "enum": ["accepted", "running", "retrying", "succeeded", "failed"]}
+_TASK = {
+    "type": "object",
+    "required": ["task_id", "kind", "status", "seq", "attempts", "created_at", "updated_at"],
+    "properties": {
+        "task_id": {"type": "string"},
+        "kind": {"type": "string"},
+        "status": _STATUS,
+        "seq": {"type": "integer", "minimum": 0},
+        "attempts": {"type": "integer", "minimum": 0},
+        "result": _NULLABLE_OBJECT,
+        "error": _NULLABLE_OBJECT,
+        "created_at": {"type": "number"},
+        "updated_at": {"type": "number"},
+        "history_pruned": {"type": "boolean"},
+        "duplicate": {"type": "boolean"},
+    },
+}
+_EVENT = {
+    "type": "object",
+    "required": ["seq", "status", "attempt", "at"],
+    "properties": {
+        "seq": {"type": "integer"},
+        "status": _STATUS,
+        "attempt": {"type": "integer"},
+        "result": _NULLABLE_OBJECT,
+        "error": _NULLABLE_OBJECT,
+        "at": {"type": "number"},
+    },
+}
+
+
+def _err(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
+
+
+def _json(description: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}, **extra}
+
+
+_AUTH_ERRORS = {"401": _err("Missing or invalid bearer token")}
+_TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "Odoo submission gateway", "version": "1.0.0"},
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {"Task": _TASK, "Event": _EVENT, "Error": _ERROR},
+    },
+    "security": [{"bearer": []}],
+    "paths": {
+        "/v1/tasks": {
+            "post": {
+                "summary": "Submit a task; answered once it is durable",
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["kind", "payload"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "kind": {"type": "string", "enum": sorted(KINDS)},
+                                    "payload": {"type": "object"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "202": _json(
+                        "Accepted: recorded and confirmed by RabbitMQ",
+                        _TASK,
+                        headers={
+                            "Location": {"schema": {"type": "string"}},
+                            "Retry-After": {"schema": {"type": "string"}},
+                        },
+                    ),
+                    "400": _err("Malformed JSON or missing Idempotency-Key"),
+                    **_AUTH_ERRORS,
+                    "413": _err("Body too large"),
+                    "422": _err("Invalid body or payload (field errors), or key reused"),
+                    "503": _err("Broker or store unavailable; retry with the same key"),
+                },
+            }
+        },
+        "/v1/tasks/{task_id}": {
+            "get": {
+                "summary": "A task's current state",
+                "parameters": [_TASK_ID],
+                "responses": {
+                    "200": _json("The task", _TASK),
+                    **_AUTH_ERRORS,
+                    "404": _err("Unknown task (or another principal's)"),
+                    "503": _err("Store unavailable"),
+                },
+            }
+        },
+        "/v1/tasks/{task_id}/events": {
+            "get": {
+                "summary": "A task's events after a seq",
+                "parameters": [
+                    _TASK_ID,
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
+                ],
+                "responses": {
+                    "200": _json(
+                        "Events in seq order",
+                        {
+                            "type": "object",
+                            "required": ["task_id", "status", "seq", "events", "history_pruned"],
+                            "properties": {
+                                "task_id": {"type": "string"},
+                                "status": _STATUS,
+                                "seq": {"type": "integer"},
+                                "events": {"type": "array", "items": _EVENT},
+                                "history_pruned": {"type": "boolean"},
+                            },
+                        },
+                    ),
+                    "400": _err("Bad 'after'"),
+                    **_AUTH_ERRORS,
+                    "404": _err("Unknown task (or another principal's)"),
+                    "503": _err("Store unavailable"),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {"summary": "Alive", "security": [], "responses": {"200": {"description": "alive"}}}
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Broker, event relay and store reachable",
+                "security": [],
+                "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
+            }
+        },
+    },
+}

@@ -1,0 +1,83 @@
+"""Publish accepted tasks to the Dramatiq queue: persistent, mandatory, confirmed.
+
+The body is exactly Dramatiq's wire format (an extra top-level key would make workers
+dead-letter it); the queue is declared with exactly Dramatiq's arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractConnection
+
+from gateway.amqp import AmqpLink
+from shared.config import Settings
+from shared.errors import BrokerUnavailable
+from shared.names import TASK_ACTOR, TASK_QUEUE, dramatiq_queue_arguments
+from shared.store import TaskRecord
+
+__all__ = ["TaskPublisher", "dramatiq_body"]
+
+
+def dramatiq_body(task_id: str, kind: str, payload: dict[str, Any]) -> bytes:
+    message = {
+        "queue_name": TASK_QUEUE,
+        "actor_name": TASK_ACTOR,
+        "args": [task_id, kind, payload],
+        "kwargs": {},
+        "options": {},
+        "message_id": task_id,
+        "message_timestamp": int(time.time() * 1000),
+    }
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+class TaskPublisher:
+    def __init__(self, settings: Settings) -> None:
+        self._timeout = settings.publish_timeout
+        self._channel: AbstractChannel | None = None
+        self.link = AmqpLink(settings.amqp_url, "gateway", self._setup, on_down=self._down)
+
+    async def _setup(self, connection: AbstractConnection) -> None:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        await channel.declare_queue(TASK_QUEUE, durable=True, arguments=dramatiq_queue_arguments())
+        self._channel = channel
+
+    def _down(self) -> None:
+        self._channel = None
+
+    @property
+    def ready(self) -> bool:
+        return self._channel is not None and not self._channel.is_closed
+
+    def start(self) -> None:
+        self.link.start()
+
+    async def stop(self) -> None:
+        await self.link.stop()
+
+    async def publish(self, task: TaskRecord) -> None:
+        """Return once RabbitMQ confirmed a persistent copy on the durable queue."""
+        channel = self._channel
+        if channel is None or channel.is_closed:
+            raise BrokerUnavailable("RabbitMQ is not reachable; the task was not accepted. Retry.")
+        assert task.payload is not None
+        message = aio_pika.Message(
+            dramatiq_body(task.id, task.kind, task.payload),
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            content_type="application/json",
+            # Unique per publish: aiormq matches returns by it (aio-pika #689).
+            message_id=str(uuid.uuid4()),
+        )
+        try:
+            async with asyncio.timeout(self._timeout):
+                await channel.default_exchange.publish(message, routing_key=TASK_QUEUE, mandatory=True)
+        except Exception as exc:
+            raise BrokerUnavailable(
+                f"RabbitMQ did not confirm the task ({type(exc).__name__}); it was not accepted. Retry."
+            ) from exc

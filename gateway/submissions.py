@@ -1,0 +1,87 @@
+"""The submit use case, shared by HTTP and WebSocket: validate, record, publish, answer.
+
+An answer of ``accepted`` is given only after the task is in the store *and* RabbitMQ
+confirmed it. Concurrent duplicates (same principal and key) never both publish: the
+first claims the publish in the store; the others wait for it to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.publisher import TaskPublisher
+from shared.config import Settings
+from shared.errors import BrokerUnavailable, IdempotencyKeyReused
+from shared.kinds import validate_payload
+from shared.store import AsyncTaskStore, NewTask, TaskRecord
+
+__all__ = ["Submissions", "SubmitOutcome", "fingerprint"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    task: TaskRecord
+    duplicate: bool
+
+
+def fingerprint(kind: str, payload: dict[str, Any]) -> str:
+    canonical = json.dumps({"kind": kind, "payload": payload}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Submissions:
+    def __init__(self, settings: Settings, store: AsyncTaskStore, publisher: TaskPublisher) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._claim_ttl = settings.publish_timeout + 5.0
+
+    async def submit(self, principal: str, key: str, kind: str, payload: dict[str, Any]) -> SubmitOutcome:
+        normalized = validate_payload(kind, payload)
+        new = NewTask(
+            id=str(uuid.uuid4()),
+            principal=principal,
+            idempotency_key=key,
+            fingerprint=fingerprint(kind, normalized),
+            kind=kind,
+            payload=normalized,
+        )
+        task, created = await self._store.create_or_get(new)
+        if not created and task.fingerprint != new.fingerprint:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was already used for a different submission. "
+                "Use a new key for a new submission.",
+                details={"task_id": task.id},
+            )
+        if created:
+            log.info("task %s accepted-pending kind=%s principal=%s", task.id, kind, principal)
+        if not task.published:
+            task = await self._publish_once(task)
+        return SubmitOutcome(task=task, duplicate=not created)
+
+    async def _publish_once(self, task: TaskRecord) -> TaskRecord:
+        if await self._store.claim_publish(task.id, self._claim_ttl):
+            try:
+                await self._publisher.publish(task)
+            except BrokerUnavailable:
+                await self._store.release_publish_claim(task.id)
+                log.warning("task %s publish failed; client told to retry", task.id)
+                raise
+            await self._store.mark_published(task.id)
+            log.info("task %s accepted (published, confirmed)", task.id)
+            return task
+        # Another request with the same key is publishing: wait for its outcome.
+        deadline = asyncio.get_running_loop().time() + self._claim_ttl
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+            current = await self._store.get(task.id)
+            if current is not None and current.published:
+                return current
+        raise BrokerUnavailable("The same submission is still being published; retry shortly.")

@@ -1,0 +1,173 @@
+"""The ``/jsonrpc`` services (``common``, ``db``, ``object``) and the one-transaction-per-call rule.
+
+Mirrors ``odoo/service/{common,db,model}.py``: credentials are checked on every ``object`` call,
+the context only comes from ``kwargs['context']``, and a call that raises leaves no trace.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import business, methods  # noqa: F401  (registers the model methods)
+from .models import Database, Env, OdooError, call, user_error
+from .schema import SUPERUSER_ID
+
+LOGIN_COOLDOWN_AFTER = 5  # base.login_cooldown_after code fallback
+LOGIN_COOLDOWN_SECONDS = 60.0  # base.login_cooldown_duration
+SUPPORTED_MAJORS = range(16, 20)
+
+
+def access_denied(message: str = "Access Denied") -> OdooError:
+    return OdooError("odoo.exceptions.AccessDenied", message)
+
+
+def version_payload(version: str) -> dict[str, Any]:
+    """``odoo.service.common.exp_version()`` for ``version`` ("17.0")."""
+    major, minor = (int(part) for part in version.split(".")[:2])
+    return {
+        "server_version": version,
+        "server_version_info": [major, minor, 0, "final", 0, ""],
+        "server_serie": version,
+        "protocol_version": 1,
+    }
+
+
+class Dispatcher:
+    """Executes calls against one database under one global lock (Odoo: one transaction)."""
+
+    def __init__(
+        self, version: str, db: str, login: str, password: str, api_keys: tuple[str, ...]
+    ) -> None:
+        major = int(version.split(".")[0])
+        if major not in SUPPORTED_MAJORS:
+            raise ValueError(f"unsupported Odoo version {version!r} (16.0-19.0)")
+        self.version, self.major = version, major
+        self.db_name, self.login, self.password = db, login, password
+        self.api_keys = tuple(api_keys)
+        self.lock = threading.RLock()
+        self.database = Database(major, login)
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.database.reset()
+            self.login_attempts = 0
+            self.failed_logins = 0
+            self._failures: dict[str, tuple[int, float]] = {}  # remote ip -> (count, last)
+
+    # ------------------------------------------------------------------ transactions
+
+    def transaction(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` atomically: on any exception every table change is rolled back."""
+        with self.lock:
+            snap = self.database.snapshot()
+            try:
+                return fn()
+            except BaseException:
+                self.database.restore(snap)
+                raise
+
+    def dispatch(self, service: str, method: str, args: list[Any], remote: str) -> Any:
+        if not isinstance(args, list):
+            raise OdooError("builtins.TypeError", "args must be a list")
+        if service == "common":
+            return self._common(method, args, remote)
+        if service == "db":
+            return self._db(method, args)
+        if service == "object":
+            return self.transaction(lambda: self._object(method, args))
+        raise OdooError("builtins.KeyError", repr(service))
+
+    # ------------------------------------------------------------------ services
+
+    def _check_db(self, db: Any) -> None:
+        if db != self.db_name:
+            raise OdooError("psycopg2.OperationalError", f'database "{db}" does not exist')
+
+    def _common(self, method: str, args: list[Any], remote: str) -> Any:
+        if method == "version":
+            return version_payload(self.version)
+        if method in ("login", "authenticate"):
+            expected = 3 if method == "login" else 4
+            if len(args) != expected:
+                raise OdooError("builtins.TypeError", f"exp_{method}() takes {expected} "
+                                f"positional arguments but {len(args)} were given")
+            return self._authenticate(args[0], args[1], args[2], remote)
+        raise OdooError("builtins.KeyError", repr(f"exp_{method}"))
+
+    def _db(self, method: str, args: list[Any]) -> Any:
+        if method == "list":
+            return [self.db_name]
+        if method == "server_version":
+            return self.version
+        raise OdooError("builtins.KeyError", repr(f"exp_{method}"))
+
+    def _password_ok(self, password: Any) -> bool:
+        return isinstance(password, str) and bool(password) and (
+            password == self.password or password in self.api_keys)
+
+    def _authenticate(self, db: Any, login: Any, password: Any, remote: str) -> Any:
+        with self.lock:
+            self.login_attempts += 1
+            self._check_db(db)
+            failures, last = self._failures.get(remote, (0, 0.0))
+            now = time.monotonic()
+            if failures >= LOGIN_COOLDOWN_AFTER and now - last < LOGIN_COOLDOWN_SECONDS:
+                # res.users._assert_can_auth: refused before the password is even looked at.
+                self.failed_logins += 1
+                raise access_denied(
+                    "Too many login failures, please wait a bit before trying again.")
+            user = next((u for u in self.database.tables["res.users"].values()
+                         if u["login"] == login and u["active"]), None)
+            if user is not None and self._password_ok(password):
+                self._failures.pop(remote, None)
+                return user["id"]
+            self._failures[remote] = (failures + 1, now)
+            self.failed_logins += 1
+            return False  # exp_authenticate turns AccessDenied into False
+
+    def _object(self, method: str, args: list[Any]) -> Any:
+        if len(args) < 5:
+            raise OdooError("builtins.IndexError", "list index out of range")
+        db, uid, password = args[0], args[1], args[2]
+        self._check_db(db)
+        self._check_credentials(uid, password)
+        model, name = args[3], args[4]
+        if method == "execute":
+            call_args, kwargs = list(args[5:]), {}
+        elif method == "execute_kw":
+            call_args = list(args[5]) if len(args) > 5 and args[5] else []
+            kwargs = dict(args[6]) if len(args) > 6 and args[6] else {}
+        else:
+            raise OdooError("builtins.NameError", f"Method not available {method}")
+        context = kwargs.pop("context", None) or {}
+        if not isinstance(context, dict):
+            raise OdooError("builtins.ValueError", "context must be a dictionary")
+        if model not in self.database.schema:
+            raise user_error(f"Object {model} doesn't exist")
+        if not isinstance(name, str) or name.startswith("_"):
+            raise OdooError("odoo.exceptions.AccessError",
+                            f"Private methods (such as '{model}.{name}') cannot be called "
+                            "remotely.")
+        env = Env(self.database, int(uid), dict(context))
+        return call(env, model, name, call_args, kwargs)
+
+    def _check_credentials(self, uid: Any, password: Any) -> None:
+        try:
+            uid = int(uid)
+        except (TypeError, ValueError):
+            raise access_denied() from None
+        user = self.database.tables["res.users"].get(uid)
+        if uid == SUPERUSER_ID or user is None or not user["active"] \
+                or not self._password_ok(password):
+            raise access_denied()
+
+    # ------------------------------------------------------------------ test hooks
+
+    def mark_outdated(self, product_code: str, location_name: str, outdated: bool) -> int:
+        env = Env(self.database, SUPERUSER_ID, {})
+        return int(self.transaction(
+            lambda: business.mark_outdated(env, product_code, location_name, outdated)))

@@ -1,0 +1,73 @@
+"""Dramatiq actors. Start workers with ``dramatiq workers.actors`` (see README).
+
+The actor is thin: it reads the attempt number from the message and hands over to
+:class:`~workers.runner.TaskRunner`. Everything a process needs is built lazily on first
+use, because Dramatiq imports this module in each forked worker process.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+
+from shared.config import Settings
+from shared.logs import configure_logging
+from shared.names import TASK_ACTOR, TASK_QUEUE, connection_name
+from shared.store import open_store
+from workers.broker import build_broker
+from workers.events import EventPublisher
+from workers.odoo_client import OdooRpcClient
+from workers.runner import RetryLater, TaskAbandoned, TaskAttempt, TaskRunner
+
+__all__ = ["apply_task", "broker"]
+
+settings = Settings.from_env()
+configure_logging(settings.log_level)
+broker = build_broker(settings)
+dramatiq.set_broker(broker)
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def _runner() -> TaskRunner:
+    return TaskRunner(
+        settings,
+        open_store(settings.database_url),
+        OdooRpcClient(settings),
+        EventPublisher(broker),
+        worker_id=connection_name("worker"),
+    )
+
+
+@dramatiq.actor(
+    actor_name=TASK_ACTOR,
+    queue_name=TASK_QUEUE,
+    # Our runner decides when to give up (TASK_MAX_ATTEMPTS); this is a safety net for
+    # failures outside it (e.g. RabbitMQ down while publishing an event).
+    max_retries=settings.max_attempts + 20,
+    min_backoff=1000,
+    max_backoff=int(settings.max_backoff * 1000),
+    throws=(TaskAbandoned,),
+    # Under RabbitMQ's consumer_timeout (30 min by default), see deploy/rabbitmq.conf.
+    time_limit=20 * 60 * 1000,
+)
+def apply_task(task_id: str, kind: str, payload: dict[str, Any]) -> None:
+    message = CurrentMessage.get_current_message()
+    retries = int(message.options.get("retries", 0)) if message is not None else 0
+    attempt = TaskAttempt(
+        task_id=task_id,
+        kind=kind,
+        payload=payload,
+        attempt=retries + 1,
+        redelivered=bool(getattr(message, "redelivered", False)),
+    )
+    if attempt.redelivered:
+        log.info("task %s redelivered (attempt %d)", task_id, attempt.attempt)
+    try:
+        _runner().run(attempt)
+    except RetryLater as later:
+        raise dramatiq.Retry(delay=int(later.delay * 1000)) from None

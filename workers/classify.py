@@ -1,0 +1,137 @@
+"""Classify a failure of an Odoo call as transient, ambiguous or permanent. No I/O.
+
+- transient: nothing happened in Odoo (refused connection, 503, rolled-back
+  serialization failure or lock error): retry with backoff and jitter.
+- ambiguous: the request may have committed (timeout after sending, reset, 502/504,
+  a reply that is not JSON): look for the task's effect before anything else.
+- permanent: Odoo refused the task for a reason retrying cannot change (validation,
+  access, missing record, bad credentials): fail now with the reason.
+
+Failed logins are permanent and never retried: Odoo counts failures per remote IP and
+locks out everyone behind it ("Too many login failures").
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import urllib.error
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from shared.errors import AmbiguousTaskError, PermanentTaskError, RetryableTaskError, TaskError
+
+__all__ = ["Classified", "FailureClass", "OdooLoginRejected", "classify"]
+
+
+class FailureClass(StrEnum):
+    TRANSIENT = "transient"
+    AMBIGUOUS = "ambiguous"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True)
+class Classified:
+    failure: FailureClass
+    code: str  # machine code that travels in the task's ``error.code``
+    message: str  # for a person
+
+
+class OdooLoginRejected(PermanentTaskError):
+    code = "odoo_login_rejected"
+
+
+_TRANSIENT_ODOO = {
+    "psycopg2.errors.SerializationFailure",
+    "psycopg2.errors.LockNotAvailable",
+    "psycopg2.errors.DeadlockDetected",
+    "psycopg2.extensions.TransactionRollbackError",
+    "psycopg2.OperationalError",
+    "odoo.exceptions.LockError",
+    "odoo.exceptions.ConcurrencyError",
+}
+_PERMANENT_CODES = {
+    "odoo.exceptions.UserError": "odoo_user_error",
+    "odoo.exceptions.ValidationError": "odoo_validation_error",
+    "odoo.exceptions.AccessError": "odoo_access_error",
+    "odoo.exceptions.AccessDenied": "odoo_access_denied",
+    "odoo.exceptions.MissingError": "odoo_missing_record",
+    "odoo.exceptions.RedirectWarning": "odoo_user_error",
+    "werkzeug.exceptions.NotFound": "odoo_not_found",
+}
+_TRANSIENT_HTTP = {429, 503}
+_AMBIGUOUS_HTTP = {500, 502, 504}
+
+
+def _rpc_error(name: str, message: str) -> Classified:
+    short = name.rsplit(".", 1)[-1]
+    if name in _TRANSIENT_ODOO and "does not exist" not in message:
+        return Classified(FailureClass.TRANSIENT, "odoo_concurrency", f"Odoo was busy ({short}).")
+    code = _PERMANENT_CODES.get(name, "odoo_error")
+    return Classified(FailureClass.PERMANENT, code, f"Odoo refused the task ({short}): {message}")
+
+
+def _http_error(exc: urllib.error.HTTPError) -> Classified:
+    where = f"Odoo answered HTTP {exc.code}"
+    if exc.code in _TRANSIENT_HTTP:
+        return Classified(FailureClass.TRANSIENT, "odoo_unavailable", f"{where}; will retry.")
+    if exc.code in _AMBIGUOUS_HTTP or exc.code >= 500:
+        return Classified(FailureClass.AMBIGUOUS, "odoo_gateway_error", f"{where}.")
+    return Classified(
+        FailureClass.PERMANENT,
+        "odoo_http_error",
+        f"{where}: the URL or the Odoo version is wrong (is /jsonrpc enabled?).",
+    )
+
+
+def _url_error(exc: urllib.error.URLError) -> Classified:
+    reason: Any = exc.reason
+    # Nothing was sent when the connection was refused or the name did not resolve.
+    if isinstance(reason, ConnectionRefusedError | socket.gaierror):
+        return Classified(FailureClass.TRANSIENT, "odoo_unreachable", f"Odoo is unreachable ({reason}).")
+    if isinstance(reason, TimeoutError) and "connect" in str(reason).lower():
+        return Classified(FailureClass.TRANSIENT, "odoo_unreachable", "Connecting to Odoo timed out.")
+    return Classified(FailureClass.AMBIGUOUS, "odoo_connection_lost", f"Connection to Odoo lost: {reason}.")
+
+
+def classify(exc: BaseException) -> Classified:
+    """Map an exception raised around an Odoo call to a :class:`Classified` failure."""
+    # Imported here so this module stays importable (and testable) without odoorpc.
+    from odoorpc.error import InternalError, RPCError
+
+    if isinstance(exc, TaskError):
+        failure = {
+            PermanentTaskError: FailureClass.PERMANENT,
+            RetryableTaskError: FailureClass.TRANSIENT,
+            AmbiguousTaskError: FailureClass.AMBIGUOUS,
+        }
+        for cls, klass in failure.items():
+            if isinstance(exc, cls):
+                return Classified(klass, exc.code, exc.message)
+    if isinstance(exc, RPCError):
+        info = exc.info if isinstance(exc.info, dict) else {}
+        data = info.get("data") or {}
+        return _rpc_error(str(data.get("name", "")), str(data.get("message", exc)))
+    if isinstance(exc, urllib.error.HTTPError):
+        return _http_error(exc)
+    if isinstance(exc, urllib.error.URLError):
+        return _url_error(exc)
+    if isinstance(exc, ConnectionRefusedError):
+        return Classified(FailureClass.TRANSIENT, "odoo_unreachable", "Odoo refused the connection.")
+    if isinstance(exc, TimeoutError | ConnectionError | http.client.HTTPException):
+        return Classified(
+            FailureClass.AMBIGUOUS,
+            "odoo_connection_lost",
+            f"The connection to Odoo failed mid-request ({type(exc).__name__}).",
+        )
+    if isinstance(exc, json.JSONDecodeError):
+        return Classified(
+            FailureClass.AMBIGUOUS, "odoo_bad_reply", "Odoo (or a proxy) answered something that is not JSON."
+        )
+    if isinstance(exc, InternalError | KeyError | ValueError):
+        return Classified(
+            FailureClass.PERMANENT, "odoo_protocol_error", f"Unexpected reply from Odoo: {exc!r}."
+        )
+    return Classified(FailureClass.PERMANENT, "worker_error", f"Unexpected error: {exc!r}.")

@@ -1,0 +1,56 @@
+"""Publish task events to RabbitMQ from a worker thread, confirmed and persistent.
+
+Uses the broker's own per-thread channel (publisher confirms on, since the broker is
+built with ``confirm_delivery=True``) and the same reconnect-and-retry loop Dramatiq's
+``enqueue`` uses. Raises if the event cannot be confirmed: the caller then lets the
+message be retried, so a final event is never silently lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pika
+import pika.exceptions
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+from shared.events import TaskEvent
+from shared.names import EVENTS_EXCHANGE
+
+__all__ = ["EventPublisher"]
+
+log = logging.getLogger(__name__)
+_ATTEMPTS = 6
+
+
+class EventPublisher:
+    def __init__(self, broker: RabbitmqBroker) -> None:
+        self._broker = broker
+
+    def __call__(self, event: TaskEvent) -> None:
+        body = event.model_dump_json().encode()
+        properties = pika.BasicProperties(
+            delivery_mode=2,
+            content_type="application/json",
+            message_id=f"{event.task_id}:{event.seq}",
+            type=event.status.value,
+        )
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                self._broker.channel.basic_publish(
+                    exchange=EVENTS_EXCHANGE,
+                    routing_key=f"task.{event.status.value}",
+                    body=body,
+                    properties=properties,
+                    mandatory=True,
+                )
+                return
+            except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError) as exc:
+                del self._broker.connection
+                if attempt == _ATTEMPTS:
+                    raise
+                log.warning(
+                    "event publish failed task=%s seq=%s (%r); retrying", event.task_id, event.seq, exc
+                )
+                time.sleep(min(0.2 * 2**attempt, 5.0))
