@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 FaultKind = Literal["error", "http_status", "reset", "delay", "commit_then_drop", "non_json"]
 FAULT_KINDS: frozenset[str] = frozenset(
@@ -74,7 +74,7 @@ class FaultRule:
             raise ValueError(f"unknown FaultRule fields: {sorted(unknown)}")
         if "kind" not in data:
             raise ValueError("FaultRule needs a 'kind'")
-        return cls(**cast(dict[str, Any], data))
+        return cls(**data)
 
 
 class FaultBook:

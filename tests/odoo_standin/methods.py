@@ -132,18 +132,19 @@ def name_search(
     rows = search_rows(env, model, list(domain or args or []), 0, None, None)
     if name:
         names = NAME_SEARCH_FIELDS.get(model, (env.spec(model).rec_name,))
-        rows = [
-            r for r in rows
-            if any(matches([(n, operator, name)], lambda p, r=r, n=n: _leaf(env, model, r, p))
-                   for n in names)
-        ]
+        rows = [r for r in rows if any(_name_matches(env, model, r, n, operator, name)
+                                       for n in names)]
     rows = rows[:limit] if limit else rows
     return [[r["id"], display_name(env, model, r["id"])] for r in rows]
 
 
-def _leaf(env: Env, model: str, row: Row, path: str) -> list[LeafValue]:
-    f = env.spec(model).fields[path]
-    return [LeafValue(row.get(path, False), f.type)]
+def _name_matches(env: Env, model: str, row: Row, field: str, operator: str, name: str) -> bool:
+    ftype = env.spec(model).fields[field].type
+
+    def lookup(path: str) -> list[LeafValue]:
+        return [LeafValue(row.get(path, False), ftype)]
+
+    return matches([(field, operator, name)], lookup)
 
 
 @method(None, "name_get", on_records=True, versions=(16, 16))

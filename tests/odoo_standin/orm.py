@@ -13,6 +13,7 @@ from .domain import LeafValue, is_empty, matches, mentions
 from .models import COMPUTES, PREPARE, RECOMPUTE, Env, OdooError, empty_value, validation_error, value_error
 from .schema import Field, ModelSpec, Row
 
+
 def browse_rows(env: Env, model: str, ids: Sequence[int]) -> list[Row]:
     table = env.table(model)
     missing = [i for i in ids if i not in table]

@@ -1,0 +1,1 @@
+"""Test-wide settings. Integration fixtures live in tests/integration/conftest.py."""

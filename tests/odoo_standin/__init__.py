@@ -1,0 +1,33 @@
+"""An Odoo stand-in: a stdlib HTTP server speaking Odoo's real JSON-RPC so ``odoorpc`` works.
+
+Odoo routes served (as Odoo 16-19 answer them, see /work/shared/reference/odoo.md):
+
+- ``POST /web/webclient/version_info`` -> ``exp_version()`` payload
+- ``POST /jsonrpc`` with ``{service, method, args}``: ``common.login|authenticate|version``,
+  ``db.list|server_version``, ``object.execute|execute_kw`` on the in-memory models
+  (``res.partner``, ``res.users``, ``res.company``, ``product.product``, ``stock.location``,
+  ``stock.quant``, ``stock.move``, ``sale.order``, ``sale.order.line``, ``ir.model``)
+
+Test-control routes. These are NOT Odoo's; they exist so another process can drive the stand-in:
+
+- ``POST /_standin/faults`` (JSON ``FaultRule`` fields) -> 201 + the rule
+- ``GET /_standin/faults`` (pending rules), ``DELETE /_standin/faults`` (clear them)
+- ``GET /_standin/effects?model=&method=`` -> JSON list of committed mutating calls
+- ``GET /_standin/records/<model>`` -> JSON list of current rows
+- ``POST /_standin/reset`` -> demo data again, no faults, no effects, login counters zeroed
+- ``POST /_standin/outdated`` ``{"product_code", "location", "outdated": true}`` -> quant id
+- ``GET /_standin/stats`` -> ``{"login_attempts", "failed_logins"}``
+
+In process::
+
+    s = OdooStandin(port=0, version="17.0").start()
+    s.add_fault(FaultRule(kind="commit_then_drop", model="sale.order", method="create"))
+    ...
+    s.stop()
+"""
+
+from .faults import FAULT_KINDS, FaultRule
+from .models import Effect
+from .server import OdooStandin
+
+__all__ = ["FAULT_KINDS", "Effect", "FaultRule", "OdooStandin"]

@@ -1,0 +1,137 @@
+"""A whole running system for integration tests: Odoo stand-in, RabbitMQ vhost, task
+store, Dramatiq worker and gateway instances, all real processes but the stand-in."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.odoo_standin import OdooStandin
+from tests.support.processes import Proc, child_pids, start_gateway, start_worker
+from tests.support.services import amqp_url, create_vhost, delete_vhost
+
+__all__ = ["TOKENS", "Stack", "running_stack", "wait_for"]
+
+TOKENS = {"demo": "tok-demo", "other": "tok-other"}
+ALLOWED_ORIGIN = "http://allowed.example"
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    standin: OdooStandin
+    log_dir: Path
+    worker: Proc
+    gateways: list[tuple[Proc, str]] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return self.gateways[0][1]
+
+    @property
+    def ws(self) -> str:
+        return self.base.replace("http://", "ws://") + "/v1/ws"
+
+    def ws_of(self, index: int) -> str:
+        return self.gateways[index][1].replace("http://", "ws://") + "/v1/ws"
+
+    @staticmethod
+    def headers(principal: str = "demo", key: str | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {TOKENS[principal]}"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return headers
+
+    def restart_worker(self) -> None:
+        self.worker.stop()
+        self.worker = start_worker(self.env, self.log_dir)
+
+    def kill_worker_child(self) -> None:
+        """SIGKILL the Dramatiq worker process (not the master), as the OOM killer would."""
+        children = child_pids(self.worker.pid)
+        assert children, "dramatiq master has no worker child"
+        import os
+        import signal
+
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+
+    def task(self, task_id: str, principal: str = "demo") -> dict[str, Any]:
+        response = httpx.get(f"{self.base}/v1/tasks/{task_id}", headers=self.headers(principal), timeout=10)
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    def wait_final(self, task_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        def final() -> dict[str, Any] | None:
+            task = self.task(task_id)
+            return task if task["status"] in ("succeeded", "failed") else None
+
+        result: dict[str, Any] = wait_for(final, timeout, f"task {task_id} to end")
+        return result
+
+    def logs(self) -> str:
+        parts = [f"--- {p.name}\n{p.log()}" for p, _ in self.gateways]
+        return "\n".join([*parts, f"--- worker\n{self.worker.log()}"])
+
+
+@contextmanager
+def running_stack(database_url: str, log_dir: Path, gateways: int = 1, **overrides: str) -> Iterator[Stack]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    standin = OdooStandin(port=0, version="17.0").start()
+    vhost = create_vhost()
+    env = {
+        **dict(__import__("os").environ),
+        "AMQP_URL": amqp_url(vhost),
+        "DATABASE_URL": database_url,
+        "ODOO_URL": standin.url,
+        "ODOO_DB": "odoo",
+        "ODOO_USER": "admin",
+        "ODOO_PASSWORD": "admin",
+        "ODOO_TIMEOUT": "3",
+        "GATEWAY_TOKENS": ",".join(f"{t}={p}" for p, t in TOKENS.items()),
+        "GATEWAY_ALLOWED_ORIGINS": ALLOWED_ORIGIN,
+        "GATEWAY_PUBLISH_TIMEOUT": "3",
+        "TASK_MIN_BACKOFF": "0.2",
+        "TASK_MAX_BACKOFF": "1",
+        "TASK_MAX_ATTEMPTS": "5",
+        "TASK_LEASE_SECONDS": "2",
+        "LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+        **overrides,
+    }
+    procs: list[Proc] = []
+    stack: Stack | None = None
+    try:
+        worker = start_worker(env, log_dir)
+        procs.append(worker)
+        stack = Stack(env=env, standin=standin, log_dir=log_dir, worker=worker)
+        for index in range(gateways):
+            proc, base = start_gateway(env, log_dir, name=f"gateway{index}")
+            procs.append(proc)
+            stack.gateways.append((proc, base))
+        yield stack
+    finally:
+        if stack is not None:
+            procs = [stack.worker, *(p for p, _ in stack.gateways)]
+        for proc in procs:
+            proc.stop()
+        standin.stop()
+        delete_vhost(vhost)
