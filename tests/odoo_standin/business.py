@@ -210,7 +210,8 @@ def apply_inventory(env: Env, quants: list[Row]) -> list[int]:
             move_ids += create_rows(env, "stock.move", [{
                 "name": name, "product_id": quant["product_id"], "product_uom_qty": abs(diff),
                 done_field: abs(diff), "location_id": src, "location_dest_id": dst,
-                "state": "done", "is_inventory": True, "picked": True, "date": now_str(),
+                "state": "done", "is_inventory": True, "date": now_str(),
+                **({"picked": True} if env.major >= 17 else {}),
             }])
             quant["quantity"] += diff
             _bump_counterpart(env, quant["product_id"], -diff)

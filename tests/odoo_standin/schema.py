@@ -67,6 +67,7 @@ def build_schema(major: int) -> dict[str, ModelSpec]:
     types = PRODUCT_TYPES_NEW if major >= 18 else PRODUCT_TYPES_OLD
     # 16 records the done quantity in quantity_done; 17 renamed it to quantity (+ picked).
     done_qty = "quantity_done" if major < 17 else "quantity"
+    picked = {"picked": _f("boolean", "Picked", default=False)} if major >= 17 else {}
     specs = [
         ModelSpec("res.company", "Companies", {**_common(), "name": _f("char", "Name", required=True)}),
         ModelSpec("res.partner", "Contact", {
@@ -130,7 +131,7 @@ def build_schema(major: int) -> dict[str, ModelSpec]:
             "location_dest_id": _m2o("Destination Location", "stock.location", required=True),
             "state": _f("selection", "Status", default="draft", selection=MOVE_STATES),
             "is_inventory": _f("boolean", "Inventory", default=False),
-            "picked": _f("boolean", "Picked", default=False),
+            **picked,
             "date": _f("datetime", "Date Scheduled"),
             "company_id": _m2o("Company", "res.company", default=1),
         }, order=(("id", False),)),

@@ -32,6 +32,7 @@ RPC_PATHS = ("/jsonrpc", "/web/webclient/version_info")
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a delayed call must never keep the process (or stop()) waiting
+    request_queue_size = 128  # many gateway workers may connect at once (listen backlog)
 
     def __init__(self, address: tuple[str, int], standin: OdooStandin) -> None:
         self.standin = standin
