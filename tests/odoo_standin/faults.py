@@ -24,8 +24,10 @@ class FaultRule:
     """One injected failure.
 
     kind:
-      ``error``            answer an Odoo JSON-RPC error (``error_name``, ``message``), execute nothing
-      ``http_status``      answer HTTP ``status`` (502/503/504...) with an HTML body, execute nothing
+      ``error``            answer an Odoo JSON-RPC error (``error_name``, ``message``);
+                           nothing is executed
+      ``http_status``      answer HTTP ``status`` (502/503/504...) with an HTML body;
+                           nothing is executed
       ``reset``            abort the TCP connection with RST, execute nothing
       ``delay``            sleep ``seconds``; ``phase="before"`` (default) before executing,
                            ``phase="after"`` after committing and before answering
@@ -47,7 +49,8 @@ class FaultRule:
         # Validate eagerly: a typo in a test's fault should fail at add_fault, not silently never
         # fire (which would make a resilience test pass for the wrong reason).
         if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {sorted(FAULT_KINDS)}")
+            raise ValueError(
+                f"unknown fault kind {self.kind!r}; expected one of {sorted(FAULT_KINDS)}")
         if self.times == 0 or self.times < -1:
             raise ValueError("times must be a positive count or -1 (forever)")
         if self.phase not in ("before", "after"):

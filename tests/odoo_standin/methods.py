@@ -54,7 +54,8 @@ def read(
 
 
 def created_result(vals: Any, ids: list[int]) -> Any:
-    """``create(dict)`` answers an id, ``create(list)`` a list of ids (``_call_kw_model_create``)."""
+    """``create(dict)`` answers an id, ``create(list)`` a list of ids
+    (Odoo's ``_call_kw_model_create``)."""
     return ids[0] if isinstance(vals, dict) else ids
 
 

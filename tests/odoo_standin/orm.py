@@ -10,7 +10,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .domain import LeafValue, is_empty, matches, mentions
-from .models import COMPUTES, PREPARE, RECOMPUTE, Env, OdooError, empty_value, validation_error, value_error
+from .models import (
+    COMPUTES,
+    PREPARE,
+    RECOMPUTE,
+    Env,
+    OdooError,
+    empty_value,
+    validation_error,
+    value_error,
+)
 from .schema import Field, ModelSpec, Row
 
 
@@ -118,9 +127,13 @@ def search_rows(
     rows = [full_row(env, model, r) for r in env.table(model).values()]
     rows = [r for r in rows if matches(domain, _lookup(env, model, r))]
     rows.sort(key=lambda r: r["id"])
-    for name, desc in reversed(parse_order(spec, order)):
+    for name, desc in reversed(parse_order(spec, order)):  # stable sorts, last key first
         ftype = spec.fields[name].type
-        rows.sort(key=lambda r, n=name, t=ftype: _sort_key(r[n], t), reverse=desc)  # type: ignore[misc]
+
+        def key(r: Row, n: str = name, t: str = ftype) -> tuple[int, Any]:
+            return _sort_key(r[n], t)
+
+        rows.sort(key=key, reverse=desc)
     rows = rows[int(offset or 0):]
     return rows[: int(limit)] if limit else rows
 

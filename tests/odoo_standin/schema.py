@@ -49,7 +49,8 @@ def _common() -> dict[str, Field]:
     }
 
 
-PRODUCT_TYPES_OLD = (("consu", "Consumable"), ("service", "Service"), ("product", "Storable Product"))
+PRODUCT_TYPES_OLD = (
+    ("consu", "Consumable"), ("service", "Service"), ("product", "Storable Product"))
 PRODUCT_TYPES_NEW = (("consu", "Goods"), ("service", "Service"), ("combo", "Combo"))
 LOCATION_USAGES = tuple(
     (u, u.title()) for u in ("supplier", "view", "internal", "customer", "inventory", "transit")
@@ -63,13 +64,15 @@ SALE_STATES = (("draft", "Quotation"), ("sent", "Quotation Sent"), ("sale", "Sal
 
 def build_schema(major: int) -> dict[str, ModelSpec]:
     """All model specs for Odoo ``major`` (16..19)."""
-    storable = {"is_storable": _f("boolean", "Track Inventory", default=False)} if major >= 18 else {}
+    storable = (
+        {"is_storable": _f("boolean", "Track Inventory", default=False)} if major >= 18 else {})
     types = PRODUCT_TYPES_NEW if major >= 18 else PRODUCT_TYPES_OLD
     # 16 records the done quantity in quantity_done; 17 renamed it to quantity (+ picked).
     done_qty = "quantity_done" if major < 17 else "quantity"
     picked = {"picked": _f("boolean", "Picked", default=False)} if major >= 17 else {}
     specs = [
-        ModelSpec("res.company", "Companies", {**_common(), "name": _f("char", "Name", required=True)}),
+        ModelSpec("res.company", "Companies",
+                  {**_common(), "name": _f("char", "Name", required=True)}),
         ModelSpec("res.partner", "Contact", {
             **_common(), "name": _f("char", "Name"), "is_company": _f("boolean", "Is a Company",
                                                                   default=False),

@@ -3,6 +3,7 @@ odoorpc hides the wire format)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -173,8 +174,8 @@ def test_bad_json_and_unknown_path(standin: OdooStandin) -> None:
 def test_search_read_products(odoo: Any) -> None:
     rows = odoo.execute_kw("product.product", "search_read",
                            [[("default_code", "=like", "DEMO-%")]],
-                           {"fields": ["default_code", "name", "type"], "order": "default_code desc",
-                            "limit": 3})
+                           {"fields": ["default_code", "name", "type"],
+                            "order": "default_code desc", "limit": 3})
     assert [r["default_code"] for r in rows] == ["DEMO-020", "DEMO-019", "DEMO-018"]
     assert all(r["type"] == "product" for r in rows)
     assert odoo.execute_kw("product.product", "search_count", [[]]) == 21
@@ -220,7 +221,8 @@ def test_domain_unit_semantics() -> None:
 
 
 def test_failed_call_changes_nothing(standin: OdooStandin, odoo: Any) -> None:
-    with pytest.raises(odoorpc.error.RPCError, match="Missing required fields on sale.order") as exc:
+    missing = "Missing required fields on sale.order"
+    with pytest.raises(odoorpc.error.RPCError, match=missing) as exc:
         odoo.execute_kw("sale.order", "create", [[{"partner_id": 7}, {"client_order_ref": "x"}]])
     assert rpc_error_name(exc) == "odoo.exceptions.ValidationError"
     assert standin.records("sale.order") == [] and standin.effects() == []
@@ -364,17 +366,20 @@ def test_fault_http_status(standin: OdooStandin, odoo: Any) -> None:
 
 def test_fault_reset(standin: OdooStandin, odoo: Any) -> None:
     standin.add_fault(FaultRule(kind="reset", model="sale.order", method="create"))
-    # RST (SO_LINGER 0) after the request was fully read: a reset, never a clean EOF
-    with pytest.raises(ConnectionResetError):
+    # RST (SO_LINGER 0) after the request was fully read: a reset, not a clean EOF (which
+    # would be http.client.RemoteDisconnected, a ConnectionResetError subclass without errno)
+    with pytest.raises(ConnectionResetError) as exc:
         odoo.execute_kw("sale.order", "create", [{"partner_id": 7}])
+    assert exc.value.errno == errno.ECONNRESET
     assert standin.records("sale.order") == [] and standin.effects() == []
 
 
 def test_fault_commit_then_drop_records_effect_once(standin: OdooStandin, odoo: Any) -> None:
     standin.add_fault(FaultRule(kind="commit_then_drop", model="sale.order", method="create"))
     ref = "GW-lost-reply"
-    with pytest.raises(ConnectionResetError):
+    with pytest.raises(ConnectionResetError) as exc:
         odoo.execute_kw("sale.order", "create", [{"partner_id": 7, "client_order_ref": ref}])
+    assert exc.value.errno == errno.ECONNRESET  # RST, no reply at all
     effects = standin.effects(model="sale.order", method="create")
     assert len(effects) == 1 and isinstance(effects[0], Effect)
     assert effects[0].values["client_order_ref"] == ref
