@@ -14,7 +14,6 @@ import websockets
 from tests.support.stack import TOKENS, Stack
 
 SALE = {"customer": "Demo Customer", "lines": [{"product": "DEMO-001", "quantity": 2}]}
-COUNT = {"location": "WH/Stock", "lines": [{"product": "DEMO-002", "quantity": 12}]}
 
 
 def orders_for(stack: Stack, task_id: str) -> list[dict[str, Any]]:
@@ -68,10 +67,12 @@ async def test_http_round_trip(stack: Stack) -> None:
 
 
 async def test_ws_round_trip_pushes_final_event(stack: Stack) -> None:
+    counted = 100 + uuid.uuid4().int % 900  # differs from the current quantity: one move
+    payload = {"location": "WH/Stock", "lines": [{"product": "DEMO-002", "quantity": counted}]}
     async with await ws_connect(stack.ws) as ws:
         key = str(uuid.uuid4())
         await ws.send(
-            json.dumps({"type": "submit", "ref": "s1", "idempotency_key": key, "kind": "inventory.adjust", "payload": COUNT})
+            json.dumps({"type": "submit", "ref": "s1", "idempotency_key": key, "kind": "inventory.adjust", "payload": payload})
         )
         accepted = await recv_json(ws)
         assert accepted["type"] == "accepted" and accepted["ref"] == "s1" and accepted["seq"] == 0
@@ -79,9 +80,10 @@ async def test_ws_round_trip_pushes_final_event(stack: Stack) -> None:
     assert [e["status"] for e in events] == ["running", "succeeded"]
     assert [e["seq"] for e in events] == [1, 2]
     moves = inventory_moves_for(stack, accepted["task_id"])
-    assert len(moves) == 1 and moves[0]["product_uom_qty"] > 0 or events[-1]["result"]["quant_ids"]
+    assert len(moves) == 1
+    assert events[-1]["result"]["move_ids"] == [moves[0]["id"]]
     quants = [q for q in stack.standin.records("stock.quant") if q["id"] in events[-1]["result"]["quant_ids"]]
-    assert quants and all(q["quantity"] == 12 for q in quants)
+    assert len(quants) == 1 and quants[0]["quantity"] == counted
 
 
 async def test_same_submission_five_times_http_and_ws_concurrently_is_one_task(stack: Stack) -> None:

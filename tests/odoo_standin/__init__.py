@@ -18,6 +18,11 @@ Test-control routes. These are NOT Odoo's; they exist so another process can dri
 - ``POST /_standin/outdated`` ``{"product_code", "location", "outdated": true}`` -> quant id
 - ``GET /_standin/stats`` -> ``{"login_attempts", "failed_logins"}``
 
+Known simplifications (vs. a real Odoo): one database, one company, one loginable user (uid 2);
+no access rights beyond the credential check; ``is_outdated`` is a sticky flag set by
+``mark_outdated`` (real Odoo derives it from moves made after the count); many2one columns sort by
+id; sequences roll back with a failed call; ``records()`` rows include computed fields.
+
 In process::
 
     s = OdooStandin(port=0, version="17.0").start()

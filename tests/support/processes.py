@@ -88,11 +88,15 @@ def _wait(predicate: object, what: str, proc: Proc, timeout: float) -> None:
     raise RuntimeError(f"{proc.name}: {what} not reached in {timeout}s:\n{proc.log()}")
 
 
-def start_gateway(env: dict[str, str], log_dir: Path, port: int | None = None, name: str = "gateway") -> tuple[Proc, str]:
+def start_gateway(
+    env: dict[str, str], log_dir: Path, port: int | None = None, name: str = "gateway", ready: bool = True
+) -> tuple[Proc, str]:
+    """Start ``python -m gateway``; wait for /readyz (or only /healthz if ``ready`` is False)."""
     port = port or free_port()
     proc = Proc(name, [sys.executable, "-m", "gateway"], {**env, "GATEWAY_PORT": str(port)}, log_dir)
     base = f"http://127.0.0.1:{port}"
-    _wait(lambda: httpx.get(f"{base}/readyz", timeout=1).status_code == 200, "readiness", proc, 30)
+    path = "/readyz" if ready else "/healthz"
+    _wait(lambda: httpx.get(f"{base}{path}", timeout=1).status_code == 200, path, proc, 30)
     return proc, base
 
 

@@ -109,6 +109,7 @@ def running_stack(database_url: str, log_dir: Path, gateways: int = 1, **overrid
         "GATEWAY_TOKENS": ",".join(f"{t}={p}" for p, t in TOKENS.items()),
         "GATEWAY_ALLOWED_ORIGINS": ALLOWED_ORIGIN,
         "GATEWAY_PUBLISH_TIMEOUT": "3",
+        "GATEWAY_WS_AUTH_TIMEOUT": "1.5",
         "TASK_MIN_BACKOFF": "0.2",
         "TASK_MAX_BACKOFF": "1",
         "TASK_MAX_ATTEMPTS": "5",

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -325,6 +326,17 @@ def test_sale_order_flow(standin: OdooStandin, odoo: Any) -> None:
         odoo.execute_kw("sale.order", "create", [{"client_order_ref": "no partner"}])
     assert odoo.execute_kw("sale.order", "create", [{"partner_id": 8}]) == order_id + 1
     assert standin.records("sale.order")[1]["name"] == "S00002"
+
+
+def test_concurrent_calls_are_serialized(standin: OdooStandin) -> None:
+    clients = [client(standin) for _ in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(pool.map(
+            lambda o: o.execute_kw("sale.order", "create", [{"partner_id": 7}]), clients))
+    assert sorted(ids) == list(range(1, 9))
+    assert sorted(r["name"] for r in standin.records("sale.order")) == [
+        f"S{n:05d}" for n in range(1, 9)]
+    assert [e.seq for e in standin.effects()] == list(range(1, 9))
 
 
 def test_odoo_18_storable_products() -> None:
