@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
 
 from shared.errors import GatewayError, InvalidRequest, UnknownFrameType, ValidationFailed
 from shared.events import TaskEvent, TaskStatus
@@ -34,7 +34,7 @@ __all__ = [
 
 MAX_RESUME_TASKS = 1000
 IdempotencyKey = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")]
-Ref = str | int | None
+Ref = Annotated[str, Field(max_length=128)] | StrictInt | None
 
 
 class _Frame(BaseModel):
@@ -79,7 +79,7 @@ class SubmitBody(BaseModel):
     payload: dict[str, Any]
 
 
-def frame_ref(raw: Any) -> Ref:
+def frame_ref(raw: Any) -> str | int | None:
     """The ``ref`` of a frame, if it has a usable one, so even a bad frame's error echoes it."""
     if isinstance(raw, dict):
         ref = raw.get("ref")
@@ -112,12 +112,14 @@ def parse_client_frame(text: str) -> ClientFrame:
         ) from None
 
 
-def _with_ref(err: GatewayError, ref: Ref) -> GatewayError:
+def _with_ref(err: GatewayError, ref: str | int | None) -> GatewayError:
     err.ref = ref
     return err
 
 
-def accepted_frame(ref: Ref, task_id: str, duplicate: bool, status: TaskStatus) -> dict[str, Any]:
+def accepted_frame(
+    ref: str | int | None, task_id: str, duplicate: bool, status: TaskStatus
+) -> dict[str, Any]:
     return {
         "type": "accepted",
         "ref": ref,
@@ -141,7 +143,7 @@ def event_frame(event: TaskEvent) -> dict[str, Any]:
     }
 
 
-def error_frame(ref: Ref, err: GatewayError) -> dict[str, Any]:
+def error_frame(ref: str | int | None, err: GatewayError) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "error", "ref": ref, **err.as_dict()}
     retry_after = getattr(err, "retry_after_seconds", None)
     if retry_after is not None:

@@ -4,7 +4,6 @@ absent), and whole running systems on the SQLite and PostgreSQL stores."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +18,10 @@ LOG_DIR = ROOT / "test-artifacts" / "logs"
 def _services() -> None:
     require_service("RabbitMQ", "127.0.0.1", 5672, "rabbitmq-server -detached")
     require_service(
-        "PostgreSQL", "127.0.0.1", 5432, "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+        "PostgreSQL",
+        "127.0.0.1",
+        5432,
+        "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
     )
 
 

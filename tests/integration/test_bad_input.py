@@ -36,13 +36,24 @@ async def test_malformed_frames_get_error_frames_and_socket_stays_usable(stack: 
         await ws.send(json.dumps({"type": "teleport", "ref": "t1"}))
         frame = await recv_json(ws)
         assert (frame["type"], frame["ref"], frame["code"]) == ("error", "t1", "unknown_type")
-        await ws.send(json.dumps({"type": "submit", "ref": "s1", "idempotency_key": "k", "kind": "inventory.adjust",
-                                  "payload": {"location": "", "lines": [{"product": "DEMO-001", "quantity": -1}]}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "submit",
+                    "ref": "s1",
+                    "idempotency_key": "k",
+                    "kind": "inventory.adjust",
+                    "payload": {"location": "", "lines": [{"product": "DEMO-001", "quantity": -1}]},
+                }
+            )
+        )
         frame = await recv_json(ws)
         assert (frame["ref"], frame["code"]) == ("s1", "validation_failed")
         locs = {tuple(d["loc"]) for d in frame["details"]}
         assert ("payload", "location") in locs and ("payload", "lines", 0, "quantity") in locs
-        await ws.send(json.dumps({"type": "submit", "ref": "s2", "idempotency_key": "k", "kind": "nope", "payload": {}}))
+        await ws.send(
+            json.dumps({"type": "submit", "ref": "s2", "idempotency_key": "k", "kind": "nope", "payload": {}})
+        )
         assert (await recv_json(ws))["code"] == "validation_failed"
         await ws.send(json.dumps({"type": "resume", "ref": "r", "tasks": {"x": -1}}))
         assert (await recv_json(ws))["code"] == "validation_failed"
@@ -71,8 +82,17 @@ async def test_auth_frame_flow(stack: Stack) -> None:
     async with websockets.connect(stack.ws) as ws:
         await ws.send(json.dumps({"type": "auth", "ref": "a1", "token": TOKENS["demo"]}))
         assert await recv_json(ws) == {"type": "authenticated", "ref": "a1", "principal": "demo"}
-        await ws.send(json.dumps({"type": "submit", "ref": "s", "idempotency_key": str(uuid.uuid4()),
-                                  "kind": "sale.order.create", "payload": SALE}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "submit",
+                    "ref": "s",
+                    "idempotency_key": str(uuid.uuid4()),
+                    "kind": "sale.order.create",
+                    "payload": SALE,
+                }
+            )
+        )
         assert (await recv_json(ws))["type"] == "accepted"
     async with websockets.connect(stack.ws) as ws:
         await ws.send(json.dumps({"type": "auth", "ref": "a1", "token": "wrong"}))
@@ -89,8 +109,11 @@ async def test_origin_allow_list(stack: Stack) -> None:
         async with websockets.connect(stack.ws, origin="http://evil.example"):  # type: ignore[arg-type]
             pass
     assert info.value.response.status_code == 403
-    async with websockets.connect(stack.ws, origin=ALLOWED_ORIGIN,  # type: ignore[arg-type]
-                                  additional_headers={"Authorization": f"Bearer {TOKENS['demo']}"}) as ws:
+    async with websockets.connect(
+        stack.ws,
+        origin=ALLOWED_ORIGIN,  # type: ignore[arg-type]
+        additional_headers={"Authorization": f"Bearer {TOKENS['demo']}"},
+    ) as ws:
         await ws.send(json.dumps({"type": "ping", "ref": 1}))
         assert await recv_json(ws) == {"type": "pong", "ref": 1}
 
@@ -99,14 +122,26 @@ async def test_http_bad_input(stack: Stack) -> None:
     good = {"kind": "sale.order.create", "payload": SALE}
     async with httpx.AsyncClient(base_url=stack.base, timeout=30) as http:
         no_token = await http.post("/v1/tasks", headers={"Idempotency-Key": "k"}, json=good)
-        bad_token = await http.post("/v1/tasks", headers={"Authorization": "Bearer nope", "Idempotency-Key": "k"}, json=good)
+        bad_token = await http.post(
+            "/v1/tasks", headers={"Authorization": "Bearer nope", "Idempotency-Key": "k"}, json=good
+        )
         no_key = await http.post("/v1/tasks", headers=stack.headers(), json=good)
-        bad_json = await http.post("/v1/tasks", headers=stack.headers(key=str(uuid.uuid4())), content=b"{nope")
-        bad_body = await http.post("/v1/tasks", headers=stack.headers(key=str(uuid.uuid4())), json={"kind": "sale.order.create"})
-        bad_payload = await http.post("/v1/tasks", headers=stack.headers(key=str(uuid.uuid4())),
-                                      json={"kind": "sale.order.create", "payload": {"customer": "", "lines": []}})
-        too_big = await http.post("/v1/tasks", headers=stack.headers(key=str(uuid.uuid4())),
-                                  content=b'{"kind":"x","payload":{"a":"' + b"x" * 1_100_000 + b'"}}')
+        bad_json = await http.post(
+            "/v1/tasks", headers=stack.headers(key=str(uuid.uuid4())), content=b"{nope"
+        )
+        bad_body = await http.post(
+            "/v1/tasks", headers=stack.headers(key=str(uuid.uuid4())), json={"kind": "sale.order.create"}
+        )
+        bad_payload = await http.post(
+            "/v1/tasks",
+            headers=stack.headers(key=str(uuid.uuid4())),
+            json={"kind": "sale.order.create", "payload": {"customer": "", "lines": []}},
+        )
+        too_big = await http.post(
+            "/v1/tasks",
+            headers=stack.headers(key=str(uuid.uuid4())),
+            content=b'{"kind":"x","payload":{"a":"' + b"x" * 1_100_000 + b'"}}',
+        )
         unknown = await http.get("/v1/nothing-here", headers=stack.headers())
     assert no_token.status_code == bad_token.status_code == 401
     assert no_token.headers["www-authenticate"].startswith("Bearer")
@@ -115,7 +150,10 @@ async def test_http_bad_input(stack: Stack) -> None:
     assert bad_body.status_code == 422
     assert [d["loc"] for d in bad_body.json()["error"]["details"]] == [["payload"]]
     assert bad_payload.status_code == 422
-    assert {tuple(d["loc"]) for d in bad_payload.json()["error"]["details"]} == {("payload", "customer"), ("payload", "lines")}
+    assert {tuple(d["loc"]) for d in bad_payload.json()["error"]["details"]} == {
+        ("payload", "customer"),
+        ("payload", "lines"),
+    }
     assert too_big.status_code == 413
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
 
@@ -135,24 +173,39 @@ async def test_broker_down_is_503_never_202(stack: Stack, tmp_path: Path) -> Non
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             ready = await http.get("/readyz")
             key = str(uuid.uuid4())
-            response = await http.post("/v1/tasks", headers=stack.headers(key=key),
-                                       json={"kind": "sale.order.create", "payload": SALE})
+            response = await http.post(
+                "/v1/tasks",
+                headers=stack.headers(key=key),
+                json={"kind": "sale.order.create", "payload": SALE},
+            )
         assert ready.status_code == 503 and ready.json()["checks"]["broker"] is False
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "broker_unavailable"
         assert int(response.headers["retry-after"]) > 0
-        async with websockets.connect(base.replace("http", "ws") + "/v1/ws",
-                                      additional_headers={"Authorization": f"Bearer {TOKENS['demo']}"}) as ws:
-            await ws.send(json.dumps({"type": "submit", "ref": "s", "idempotency_key": key,
-                                      "kind": "sale.order.create", "payload": SALE}))
+        async with websockets.connect(
+            base.replace("http", "ws") + "/v1/ws",
+            additional_headers={"Authorization": f"Bearer {TOKENS['demo']}"},
+        ) as ws:
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "submit",
+                        "ref": "s",
+                        "idempotency_key": key,
+                        "kind": "sale.order.create",
+                        "payload": SALE,
+                    }
+                )
+            )
             frame = await recv_json(ws)
         assert (frame["type"], frame["ref"], frame["code"]) == ("error", "s", "broker_unavailable")
     finally:
         proc.stop()
     # The same submission, retried against a gateway whose broker is up: accepted, once.
     async with httpx.AsyncClient(base_url=stack.base, timeout=30) as http:
-        retry = await http.post("/v1/tasks", headers=stack.headers(key=key),
-                                json={"kind": "sale.order.create", "payload": SALE})
+        retry = await http.post(
+            "/v1/tasks", headers=stack.headers(key=key), json={"kind": "sale.order.create", "payload": SALE}
+        )
     # Same store: the task recorded during the outage (never acknowledged) is the one
     # now published and acknowledged.
     assert retry.status_code == 202 and retry.json()["duplicate"] is True

@@ -19,8 +19,17 @@ async def test_disconnect_after_accepted_then_resume_on_other_instance(pg_stack:
     # Slow the write so the task is still running when the client drops.
     stack.standin.add_fault(FaultRule(kind="delay", model="sale.order", method="create", seconds=0.5))
     async with await ws_connect(stack.ws_of(0)) as ws:
-        await ws.send(json.dumps({"type": "submit", "ref": "s", "idempotency_key": str(uuid.uuid4()),
-                                  "kind": "sale.order.create", "payload": SALE}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "submit",
+                    "ref": "s",
+                    "idempotency_key": str(uuid.uuid4()),
+                    "kind": "sale.order.create",
+                    "payload": SALE,
+                }
+            )
+        )
         accepted = await recv_json(ws)
         assert accepted["type"] == "accepted"
     task_id = accepted["task_id"]
@@ -28,8 +37,12 @@ async def test_disconnect_after_accepted_then_resume_on_other_instance(pg_stack:
     async with await ws_connect(stack.ws_of(1)) as ws:
         await ws.send(json.dumps({"type": "resume", "ref": "r1", "tasks": {task_id: 0}}))
         resumed = await recv_json(ws)
-        assert resumed == {"type": "resumed", "ref": "r1", "unknown": [],
-                           "tasks": {task_id: {"status": "succeeded", "seq": 2, "recovered": True}}}
+        assert resumed == {
+            "type": "resumed",
+            "ref": "r1",
+            "unknown": [],
+            "tasks": {task_id: {"status": "succeeded", "seq": 2, "recovered": True}},
+        }
         missed = await recv_until_final(ws, task_id)
         assert [(e["seq"], e["status"]) for e in missed] == [(1, "running"), (2, "succeeded")]
         # Nothing is sent twice: a ping now is answered by a pong, not a stray event.
@@ -46,8 +59,17 @@ async def test_resume_mid_flight_gets_missed_then_live_events(pg_stack: Stack) -
     stack = pg_stack
     stack.standin.add_fault(FaultRule(kind="delay", model="sale.order", method="create", seconds=1.5))
     async with await ws_connect(stack.ws_of(0)) as ws:
-        await ws.send(json.dumps({"type": "submit", "ref": "s", "idempotency_key": str(uuid.uuid4()),
-                                  "kind": "sale.order.create", "payload": SALE}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "submit",
+                    "ref": "s",
+                    "idempotency_key": str(uuid.uuid4()),
+                    "kind": "sale.order.create",
+                    "payload": SALE,
+                }
+            )
+        )
         task_id = (await recv_json(ws))["task_id"]
     async with await ws_connect(stack.ws_of(1)) as ws:
         await ws.send(json.dumps({"type": "resume", "ref": "r", "tasks": {task_id: 0}}))
@@ -60,8 +82,11 @@ async def test_resume_mid_flight_gets_missed_then_live_events(pg_stack: Stack) -
 async def test_other_tenants_task_is_unknown_like_a_missing_one(pg_stack: Stack) -> None:
     stack = pg_stack
     async with httpx.AsyncClient(base_url=stack.base, timeout=30) as http:
-        response = await http.post("/v1/tasks", headers=stack.headers("demo", str(uuid.uuid4())),
-                                   json={"kind": "sale.order.create", "payload": SALE})
+        response = await http.post(
+            "/v1/tasks",
+            headers=stack.headers("demo", str(uuid.uuid4())),
+            json={"kind": "sale.order.create", "payload": SALE},
+        )
         task_id = response.json()["task_id"]
         theirs = await http.get(f"/v1/tasks/{task_id}", headers=stack.headers("other"))
         missing = await http.get(f"/v1/tasks/{uuid.uuid4()}", headers=stack.headers("other"))
@@ -80,8 +105,11 @@ async def test_other_tenants_task_is_unknown_like_a_missing_one(pg_stack: Stack)
 async def test_http_polling_sees_the_same_history(pg_stack: Stack) -> None:
     stack = pg_stack
     async with httpx.AsyncClient(base_url=stack.gateways[0][1], timeout=30) as http:
-        response = await http.post("/v1/tasks", headers=stack.headers("demo", str(uuid.uuid4())),
-                                   json={"kind": "sale.order.create", "payload": SALE})
+        response = await http.post(
+            "/v1/tasks",
+            headers=stack.headers("demo", str(uuid.uuid4())),
+            json={"kind": "sale.order.create", "payload": SALE},
+        )
     task_id = response.json()["task_id"]
     await asyncio.to_thread(stack.wait_final, task_id)
     async with httpx.AsyncClient(base_url=stack.gateways[1][1], timeout=30) as http:

@@ -21,11 +21,15 @@ def orders_for(stack: Stack, task_id: str) -> list[dict[str, Any]]:
 
 
 def inventory_moves_for(stack: Stack, task_id: str) -> list[dict[str, Any]]:
-    return [m for m in stack.standin.records("stock.move") if str(m.get("name", "")).startswith(f"GW-{task_id}")]
+    return [
+        m for m in stack.standin.records("stock.move") if str(m.get("name", "")).startswith(f"GW-{task_id}")
+    ]
 
 
 async def ws_connect(url: str, principal: str = "demo", **kwargs: Any) -> Any:
-    return await websockets.connect(url, additional_headers={"Authorization": f"Bearer {TOKENS[principal]}"}, **kwargs)
+    return await websockets.connect(
+        url, additional_headers={"Authorization": f"Bearer {TOKENS[principal]}"}, **kwargs
+    )
 
 
 async def recv_json(ws: Any, timeout: float = 30.0) -> dict[str, Any]:
@@ -72,7 +76,15 @@ async def test_ws_round_trip_pushes_final_event(stack: Stack) -> None:
     async with await ws_connect(stack.ws) as ws:
         key = str(uuid.uuid4())
         await ws.send(
-            json.dumps({"type": "submit", "ref": "s1", "idempotency_key": key, "kind": "inventory.adjust", "payload": payload})
+            json.dumps(
+                {
+                    "type": "submit",
+                    "ref": "s1",
+                    "idempotency_key": key,
+                    "kind": "inventory.adjust",
+                    "payload": payload,
+                }
+            )
         )
         accepted = await recv_json(ws)
         assert accepted["type"] == "accepted" and accepted["ref"] == "s1" and accepted["seq"] == 0
@@ -106,7 +118,9 @@ async def test_same_submission_five_times_http_and_ws_concurrently_is_one_task(s
             return task_id
 
     async with httpx.AsyncClient(base_url=stack.base, timeout=30) as http:
-        ids = await asyncio.gather(*(over_http(http) for _ in range(5)), *(over_ws(f"w{i}") for i in range(5)))
+        ids = await asyncio.gather(
+            *(over_http(http) for _ in range(5)), *(over_ws(f"w{i}") for i in range(5))
+        )
         # And five more, one after the other, after the first ones finished.
         ids += [await over_http(http) for _ in range(5)]
     assert len(set(ids)) == 1
@@ -119,14 +133,28 @@ async def test_same_submission_five_times_http_and_ws_concurrently_is_one_task(s
 async def test_same_key_different_payload_is_422(stack: Stack) -> None:
     key = str(uuid.uuid4())
     async with httpx.AsyncClient(base_url=stack.base, timeout=30) as http:
-        first = await http.post("/v1/tasks", headers=stack.headers(key=key), json={"kind": "sale.order.create", "payload": SALE})
+        first = await http.post(
+            "/v1/tasks", headers=stack.headers(key=key), json={"kind": "sale.order.create", "payload": SALE}
+        )
         assert first.status_code == 202
         other = {"customer": "Demo Customer", "lines": [{"product": "DEMO-001", "quantity": 3}]}
-        second = await http.post("/v1/tasks", headers=stack.headers(key=key), json={"kind": "sale.order.create", "payload": other})
+        second = await http.post(
+            "/v1/tasks", headers=stack.headers(key=key), json={"kind": "sale.order.create", "payload": other}
+        )
     assert second.status_code == 422
     assert second.json()["error"]["code"] == "idempotency_key_reused"
     async with await ws_connect(stack.ws) as ws:
-        await ws.send(json.dumps({"type": "submit", "ref": 9, "idempotency_key": key, "kind": "sale.order.create", "payload": other}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "submit",
+                    "ref": 9,
+                    "idempotency_key": key,
+                    "kind": "sale.order.create",
+                    "payload": other,
+                }
+            )
+        )
         frame = await recv_json(ws)
     assert frame == {**frame, "type": "error", "ref": 9, "code": "idempotency_key_reused"}
 
@@ -146,7 +174,10 @@ async def test_permanent_odoo_error_fails_with_reason(stack: Stack) -> None:
         response = await http.post(
             "/v1/tasks",
             headers=stack.headers(key=str(uuid.uuid4())),
-            json={"kind": "sale.order.create", "payload": {"customer": "Nobody Known", "lines": [{"product": "DEMO-001", "quantity": 1}]}},
+            json={
+                "kind": "sale.order.create",
+                "payload": {"customer": "Nobody Known", "lines": [{"product": "DEMO-001", "quantity": 1}]},
+            },
         )
     final = await asyncio.to_thread(stack.wait_final, response.json()["task_id"])
     assert final["status"] == "failed"
@@ -159,7 +190,10 @@ async def test_unknown_product_fails_permanently(stack: Stack) -> None:
         response = await http.post(
             "/v1/tasks",
             headers=stack.headers(key=str(uuid.uuid4())),
-            json={"kind": "inventory.adjust", "payload": {"location": "WH/Stock", "lines": [{"product": "NOPE-1", "quantity": 1}]}},
+            json={
+                "kind": "inventory.adjust",
+                "payload": {"location": "WH/Stock", "lines": [{"product": "NOPE-1", "quantity": 1}]},
+            },
         )
     final = await asyncio.to_thread(stack.wait_final, response.json()["task_id"])
     assert final["status"] == "failed"
@@ -171,7 +205,10 @@ async def test_unknown_location_fails_permanently(stack: Stack) -> None:
         response = await http.post(
             "/v1/tasks",
             headers=stack.headers(key=str(uuid.uuid4())),
-            json={"kind": "inventory.adjust", "payload": {"location": "WH/Nowhere", "lines": [{"product": "DEMO-001", "quantity": 1}]}},
+            json={
+                "kind": "inventory.adjust",
+                "payload": {"location": "WH/Nowhere", "lines": [{"product": "DEMO-001", "quantity": 1}]},
+            },
         )
     final = await asyncio.to_thread(stack.wait_final, response.json()["task_id"])
     assert final["status"] == "failed" and "WH/Nowhere" in final["error"]["message"]

@@ -96,10 +96,19 @@ def test_events_apply_in_order_once_and_final_is_final(store: TaskStore) -> None
     assert not store.apply_event(event(task.id, 6, TaskStatus.FAILED))  # after final
     stored = store.get(task.id)
     assert stored is not None
-    assert (stored.status, stored.seq, stored.attempts, stored.result) == (TaskStatus.SUCCEEDED, 4, 2, {"sale_order_id": 7})
+    assert (stored.status, stored.seq, stored.attempts, stored.result) == (
+        TaskStatus.SUCCEEDED,
+        4,
+        2,
+        {"sale_order_id": 7},
+    )
     assert stored.error is None
     history = store.events_after(task.id, 0)
-    assert [(e.seq, e.status) for e in history] == [(1, TaskStatus.RUNNING), (2, TaskStatus.RETRYING), (4, TaskStatus.SUCCEEDED)]
+    assert [(e.seq, e.status) for e in history] == [
+        (1, TaskStatus.RUNNING),
+        (2, TaskStatus.RETRYING),
+        (4, TaskStatus.SUCCEEDED),
+    ]
     assert history[1].error == retry
     assert [e.seq for e in store.events_after(task.id, 2)] == [4]
 

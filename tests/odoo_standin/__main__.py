@@ -20,13 +20,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default="odoo")
     parser.add_argument("--login", default="admin")
     parser.add_argument("--password", default="admin")
-    parser.add_argument("--api-key", action="append", default=[], dest="api_keys",
-                        help="accepted in place of the password (repeatable)")
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        dest="api_keys",
+        help="accepted in place of the password (repeatable)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    standin = OdooStandin(host=args.host, port=args.port, version=args.version, db=args.db,
-                          login=args.login, password=args.password,
-                          api_keys=tuple(args.api_keys))
+    standin = OdooStandin(
+        host=args.host,
+        port=args.port,
+        version=args.version,
+        db=args.db,
+        login=args.login,
+        password=args.password,
+        api_keys=tuple(args.api_keys),
+    )
 
     def stop(signum: int, frame: FrameType | None) -> None:
         # shutdown() blocks until serve_forever returns, so it cannot run in the serving

@@ -23,11 +23,22 @@ from .orm import browse_rows, create_rows, display_name, write_rows
 from .schema import INVENTORY_LOCATION_ID, SUPERUSER_ID, Row
 
 # stock.quant._get_inventory_fields_create() + _get_inventory_fields_write()
-INVENTORY_FIELDS = frozenset({
-    "product_id", "location_id", "lot_id", "package_id", "owner_id", "company_id",
-    "inventory_quantity", "inventory_quantity_auto_apply", "inventory_diff_quantity",
-    "inventory_date", "user_id", "inventory_quantity_set",
-})
+INVENTORY_FIELDS = frozenset(
+    {
+        "product_id",
+        "location_id",
+        "lot_id",
+        "package_id",
+        "owner_id",
+        "company_id",
+        "inventory_quantity",
+        "inventory_quantity_auto_apply",
+        "inventory_diff_quantity",
+        "inventory_date",
+        "user_id",
+        "inventory_quantity_set",
+    }
+)
 QUANT_KEY = ("product_id", "location_id", "lot_id", "package_id", "owner_id")
 
 
@@ -36,16 +47,20 @@ QUANT_KEY = ("product_id", "location_id", "lot_id", "package_id", "owner_id")
 
 def _product_compute(env: Env, row: Row) -> Row:
     internal = {i for i, loc in env.table("stock.location").items() if loc["usage"] == "internal"}
-    qty = sum(q["quantity"] for q in env.table("stock.quant").values()
-              if q["product_id"] == row["id"] and q["location_id"] in internal)
+    qty = sum(
+        q["quantity"]
+        for q in env.table("stock.quant").values()
+        if q["product_id"] == row["id"] and q["location_id"] in internal
+    )
     code = row.get("default_code")
-    return {"display_name": f"[{code}] {row['name']}" if code else row["name"],
-            "qty_available": qty}
+    return {"display_name": f"[{code}] {row['name']}" if code else row["name"], "qty_available": qty}
 
 
 def _quant_compute(env: Env, row: Row) -> Row:
-    return {"display_name": display_name(env, "stock.location", row["location_id"]),
-            "inventory_quantity_auto_apply": row["quantity"]}
+    return {
+        "display_name": display_name(env, "stock.location", row["location_id"]),
+        "inventory_quantity_auto_apply": row["quantity"],
+    }
 
 
 def _order_compute(env: Env, row: Row) -> Row:
@@ -56,16 +71,17 @@ def _order_compute(env: Env, row: Row) -> Row:
 def _line_compute(env: Env, row: Row) -> Row:
     order = env.table("sale.order").get(row["order_id"])
     prefix = f"{order['name']} - " if order else ""
-    return {"price_subtotal": row["product_uom_qty"] * row["price_unit"],
-            "display_name": f"{prefix}{row['name']}"}
+    return {
+        "price_subtotal": row["product_uom_qty"] * row["price_unit"],
+        "display_name": f"{prefix}{row['name']}",
+    }
 
 
 def _location_recompute(env: Env, row: Row) -> None:
     # stock.location._compute_complete_name: views don't prefix their parent's name.
     parent = env.table("stock.location").get(row["location_id"]) if row["location_id"] else None
     row["complete_name"] = (
-        f"{parent['complete_name']}/{row['name']}" if parent and row["usage"] != "view"
-        else row["name"]
+        f"{parent['complete_name']}/{row['name']}" if parent and row["usage"] != "view" else row["name"]
     )
 
 
@@ -96,10 +112,17 @@ def _prepare_line(env: Env, vals: Row) -> Row:
     return vals
 
 
-COMPUTES.update({"product.product": _product_compute, "stock.quant": _quant_compute,
-                 "sale.order": _order_compute, "sale.order.line": _line_compute})
-RECOMPUTE.update({"stock.location": _location_recompute, "stock.quant": _quant_recompute,
-                  "stock.move": _move_recompute})
+COMPUTES.update(
+    {
+        "product.product": _product_compute,
+        "stock.quant": _quant_compute,
+        "sale.order": _order_compute,
+        "sale.order.line": _line_compute,
+    }
+)
+RECOMPUTE.update(
+    {"stock.location": _location_recompute, "stock.quant": _quant_recompute, "stock.move": _move_recompute}
+)
 PREPARE.update({"sale.order": _prepare_order, "sale.order.line": _prepare_line})
 
 
@@ -115,8 +138,7 @@ def context_get(env: Env, model: str) -> dict[str, Any]:
 
 
 def is_storable(product: Row) -> bool:
-    return bool(product.get("is_storable")) if "is_storable" in product else \
-        product["type"] == "product"
+    return bool(product.get("is_storable")) if "is_storable" in product else product["type"] == "product"
 
 
 def _check_quant(env: Env, row: Row, inventory_mode: bool) -> None:
@@ -150,17 +172,25 @@ def _inventory_upsert(env: Env, vals: dict[str, Any]) -> int:
         raise user_error("Quant's creation is restricted, you can't do this operation.")
     auto_apply = "inventory_quantity_auto_apply" in vals
     counted = vals.get("inventory_quantity_auto_apply" if auto_apply else "inventory_quantity")
-    plain = {k: v for k, v in vals.items()
-             if k not in ("inventory_quantity", "inventory_quantity_auto_apply")}
+    plain = {
+        k: v for k, v in vals.items() if k not in ("inventory_quantity", "inventory_quantity_auto_apply")
+    }
     quant = find_quant(env, plain)
     if quant is None:
         [quant_id] = create_rows(env, "stock.quant", [plain])
         quant = env.table("stock.quant")[quant_id]
     _check_quant(env, quant, inventory_mode=True)
-    write_rows(env, "stock.quant", [quant["id"]], {
-        "inventory_quantity": counted or 0.0, "inventory_quantity_set": True,
-        "user_id": vals.get("user_id", env.uid), "inventory_date": now_str()[:10],
-    })
+    write_rows(
+        env,
+        "stock.quant",
+        [quant["id"]],
+        {
+            "inventory_quantity": counted or 0.0,
+            "inventory_quantity_set": True,
+            "user_id": vals.get("user_id", env.uid),
+            "inventory_date": now_str()[:10],
+        },
+    )
     if auto_apply:  # the inverse of inventory_quantity_auto_apply applies at once
         apply_inventory(env, [quant])
     return int(quant["id"])
@@ -171,7 +201,8 @@ def quant_create(env: Env, model: str, vals_list: Any) -> Any:
     ids: list[int] = []
     for vals in as_vals_list(vals_list):
         counting = isinstance(vals, dict) and (
-            "inventory_quantity" in vals or "inventory_quantity_auto_apply" in vals)
+            "inventory_quantity" in vals or "inventory_quantity_auto_apply" in vals
+        )
         if env.context.get("inventory_mode") and counting:
             ids.append(_inventory_upsert(env, vals))
         else:  # outside inventory mode Odoo really inserts another quant row
@@ -184,8 +215,11 @@ def quant_create(env: Env, model: str, vals_list: Any) -> Any:
 
 @method("stock.quant", "write", on_records=True)
 def quant_write(env: Env, model: str, ids: list[int], vals: Any) -> bool:
-    if env.context.get("inventory_mode") and isinstance(vals, dict) \
-            and any(name not in INVENTORY_FIELDS for name in vals):
+    if (
+        env.context.get("inventory_mode")
+        and isinstance(vals, dict)
+        and any(name not in INVENTORY_FIELDS for name in vals)
+    ):
         raise user_error("Quant's editing is restricted, you can't do this operation.")
     if isinstance(vals, dict) and "inventory_quantity" in vals:
         vals = {"inventory_quantity_set": True, **vals}  # setting a count marks it as set
@@ -207,16 +241,27 @@ def apply_inventory(env: Env, quants: list[Row]) -> list[int]:
             here = quant["location_id"]
             src, dst = (INVENTORY_LOCATION_ID, here) if diff > 0 else (here, INVENTORY_LOCATION_ID)
             name = (env.context.get("inventory_name") or "Product Quantity Updated") + suffix
-            move_ids += create_rows(env, "stock.move", [{
-                "name": name, "product_id": quant["product_id"], "product_uom_qty": abs(diff),
-                done_field: abs(diff), "location_id": src, "location_dest_id": dst,
-                "state": "done", "is_inventory": True, "date": now_str(),
-                **({"picked": True} if env.major >= 17 else {}),
-            }])
+            move_ids += create_rows(
+                env,
+                "stock.move",
+                [
+                    {
+                        "name": name,
+                        "product_id": quant["product_id"],
+                        "product_uom_qty": abs(diff),
+                        done_field: abs(diff),
+                        "location_id": src,
+                        "location_dest_id": dst,
+                        "state": "done",
+                        "is_inventory": True,
+                        "date": now_str(),
+                        **({"picked": True} if env.major >= 17 else {}),
+                    }
+                ],
+            )
             quant["quantity"] += diff
             _bump_counterpart(env, quant["product_id"], -diff)
-        quant.update({"inventory_quantity": 0.0, "inventory_quantity_set": False,
-                      "user_id": False})
+        quant.update({"inventory_quantity": 0.0, "inventory_quantity_set": False, "user_id": False})
         _quant_recompute(env, quant)
     return move_ids
 
@@ -234,11 +279,13 @@ def action_apply_inventory(env: Env, model: str, ids: list[int]) -> Any:
     outdated = [q["id"] for q in quants if q["is_outdated"]]
     if outdated:  # nothing is applied: the user must resolve the conflict first
         return {
-            "name": "Conflict in Inventory Adjustment", "type": "ir.actions.act_window",
-            "view_mode": "form", "views": [[False, "form"]],
-            "res_model": "stock.inventory.conflict", "target": "new",
-            "context": {**env.context, "default_quant_ids": list(ids),
-                        "default_quant_to_fix_ids": outdated},
+            "name": "Conflict in Inventory Adjustment",
+            "type": "ir.actions.act_window",
+            "view_mode": "form",
+            "views": [[False, "form"]],
+            "res_model": "stock.inventory.conflict",
+            "target": "new",
+            "context": {**env.context, "default_quant_ids": list(ids), "default_quant_to_fix_ids": outdated},
         }
     move_ids = apply_inventory(env, quants)
     env.effect(model, "action_apply_inventory", ids, {"move_ids": move_ids})
@@ -247,10 +294,12 @@ def action_apply_inventory(env: Env, model: str, ids: list[int]) -> Any:
 
 def mark_outdated(env: Env, product_code: str, location_name: str, outdated: bool) -> int:
     """Test hook: flag the quant (created empty if needed) as counted-while-moved."""
-    product = next((p for p in env.table("product.product").values()
-                    if p["default_code"] == product_code), None)
-    location = next((loc for loc in env.table("stock.location").values()
-                     if loc["complete_name"] == location_name), None)
+    product = next(
+        (p for p in env.table("product.product").values() if p["default_code"] == product_code), None
+    )
+    location = next(
+        (loc for loc in env.table("stock.location").values() if loc["complete_name"] == location_name), None
+    )
     if product is None or location is None:
         raise KeyError(f"no product {product_code!r} or location {location_name!r}")
     key = {"product_id": product["id"], "location_id": location["id"]}
@@ -267,8 +316,9 @@ def action_confirm(env: Env, model: str, ids: list[int]) -> bool:
     orders = browse_rows(env, model, ids)
     blocked = [o["name"] for o in orders if o["state"] not in ("draft", "sent")]
     if blocked:
-        raise user_error("The following orders are not in a state requiring confirmation: "
-                         + ", ".join(blocked))
+        raise user_error(
+            "The following orders are not in a state requiring confirmation: " + ", ".join(blocked)
+        )
     for order in orders:
         order.update({"state": "sale", "date_order": now_str()})
     env.effect(model, "action_confirm", ids, None)

@@ -157,6 +157,4 @@ def matches(domain: Sequence[Any], lookup: Lookup) -> bool:
 
 def mentions(domain: Sequence[Any], field: str) -> bool:
     """True if a leaf of ``domain`` is on ``field`` (Odoo then skips the implicit active test)."""
-    return any(
-        isinstance(t, list | tuple) and len(t) == 3 and t[0] == field for t in domain
-    )
+    return any(isinstance(t, list | tuple) and len(t) == 3 and t[0] == field for t in domain)

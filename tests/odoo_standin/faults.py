@@ -49,8 +49,7 @@ class FaultRule:
         # Validate eagerly: a typo in a test's fault should fail at add_fault, not silently never
         # fire (which would make a resilience test pass for the wrong reason).
         if self.kind not in FAULT_KINDS:
-            raise ValueError(
-                f"unknown fault kind {self.kind!r}; expected one of {sorted(FAULT_KINDS)}")
+            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {sorted(FAULT_KINDS)}")
         if self.times == 0 or self.times < -1:
             raise ValueError("times must be a positive count or -1 (forever)")
         if self.phase not in ("before", "after"):
@@ -61,9 +60,7 @@ class FaultRule:
             raise ValueError("seconds must be >= 0")
 
     def matches(self, model: str | None, method: str | None) -> bool:
-        return (self.model is None or self.model == model) and (
-            self.method is None or self.method == method
-        )
+        return (self.model is None or self.model == model) and (self.method is None or self.method == method)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

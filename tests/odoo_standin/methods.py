@@ -25,8 +25,13 @@ from .schema import Row
 
 @method(None, "search")
 def search(
-    env: Env, model: str, domain: Any = None, offset: int = 0, limit: int | None = None,
-    order: str | None = None, count: bool = False,
+    env: Env,
+    model: str,
+    domain: Any = None,
+    offset: int = 0,
+    limit: int | None = None,
+    order: str | None = None,
+    count: bool = False,
 ) -> Any:
     rows = search_rows(env, model, domain, offset, limit, order)
     return len(rows) if count else [r["id"] for r in rows]  # `count` is the <= 16 spelling
@@ -39,17 +44,21 @@ def search_count(env: Env, model: str, domain: Any = None, limit: int | None = N
 
 @method(None, "search_read")
 def search_read(
-    env: Env, model: str, domain: Any = None, fields: Any = None, offset: int = 0,
-    limit: int | None = None, order: str | None = None, load: Any = "_classic_read",
+    env: Env,
+    model: str,
+    domain: Any = None,
+    fields: Any = None,
+    offset: int = 0,
+    limit: int | None = None,
+    order: str | None = None,
+    load: Any = "_classic_read",
 ) -> list[Row]:
     rows = search_rows(env, model, domain, offset, limit, order)
     return read_rows(env, model, rows, fields, load)
 
 
 @method(None, "read", on_records=True)
-def read(
-    env: Env, model: str, ids: list[int], fields: Any = None, load: Any = "_classic_read"
-) -> list[Row]:
+def read(env: Env, model: str, ids: list[int], fields: Any = None, load: Any = "_classic_read") -> list[Row]:
     return read_rows(env, model, browse_rows(env, model, ids), fields, load)
 
 
@@ -103,8 +112,12 @@ def fields_get(
         if allfields and name not in allfields:
             continue
         desc: dict[str, Any] = {
-            "type": f.type, "string": f.string, "required": f.required,
-            "readonly": f.readonly or f.computed, "store": not f.computed, "name": name,
+            "type": f.type,
+            "string": f.string,
+            "required": f.required,
+            "readonly": f.readonly or f.computed,
+            "store": not f.computed,
+            "name": name,
         }
         if f.relation:
             desc["relation"] = f.relation
@@ -126,15 +139,19 @@ NAME_SEARCH_FIELDS = {"product.product": ("default_code", "name")}
 
 @method(None, "name_search")
 def name_search(
-    env: Env, model: str, name: str = "", args: Any = None, operator: str = "ilike",
-    limit: int = 100, domain: Any = None,
+    env: Env,
+    model: str,
+    name: str = "",
+    args: Any = None,
+    operator: str = "ilike",
+    limit: int = 100,
+    domain: Any = None,
 ) -> list[list[Any]]:
     # `args` is the <= 17 keyword, `domain` the 18+ one; both restrict the search.
     rows = search_rows(env, model, list(domain or args or []), 0, None, None)
     if name:
         names = NAME_SEARCH_FIELDS.get(model, (env.spec(model).rec_name,))
-        rows = [r for r in rows if any(_name_matches(env, model, r, n, operator, name)
-                                       for n in names)]
+        rows = [r for r in rows if any(_name_matches(env, model, r, n, operator, name) for n in names)]
     rows = rows[:limit] if limit else rows
     return [[r["id"], display_name(env, model, r["id"])] for r in rows]
 

@@ -161,17 +161,22 @@ class Env:
     def effect(self, model: str, method_name: str, ids: list[int], values: Any) -> None:
         seq = self.db.effects[-1].seq + 1 if self.db.effects else 1
         self.db.effects.append(
-            Effect(seq, model, method_name, list(ids), copy.deepcopy(values),
-                   copy.deepcopy(self.context), time.time())
+            Effect(
+                seq,
+                model,
+                method_name,
+                list(ids),
+                copy.deepcopy(values),
+                copy.deepcopy(self.context),
+                time.time(),
+            )
         )
 
 
 def normalize_ids(ids: Any) -> list[int]:
     if isinstance(ids, int) and not isinstance(ids, bool):
         return [ids]
-    if isinstance(ids, list | tuple) and all(
-        isinstance(i, int) and not isinstance(i, bool) for i in ids
-    ):
+    if isinstance(ids, list | tuple) and all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
         return list(ids)
     raise value_error(f"Invalid ids {ids!r}")
 

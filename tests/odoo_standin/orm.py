@@ -73,8 +73,11 @@ def _lookup(env: Env, model: str, row: Row) -> Callable[[str], list[LeafValue]]:
                     raise value_error(f"Invalid field {part!r} on model {cur_model!r}")
                 value = full_row(env, cur_model, cur_row)[part]
                 if depth == len(parts) - 1:
-                    shown = display_name(env, f.relation, value) if f.relation and value and \
-                        f.type == "many2one" else None
+                    shown = (
+                        display_name(env, f.relation, value)
+                        if f.relation and value and f.type == "many2one"
+                        else None
+                    )
                     out.append(LeafValue(value, f.type, shown))
                 elif f.relation:
                     ids = value if isinstance(value, list) else ([value] if value else [])
@@ -97,8 +100,7 @@ def parse_order(spec: ModelSpec, order: str | None) -> list[tuple[str, bool]]:
     for part in order.split(","):
         tokens = part.split()
         direction = tokens[1].lower() if len(tokens) > 1 else "asc"
-        if not tokens or tokens[0] not in spec.fields or direction not in ("asc", "desc") \
-                or len(tokens) > 2:
+        if not tokens or tokens[0] not in spec.fields or direction not in ("asc", "desc") or len(tokens) > 2:
             raise value_error(
                 f'Invalid "order" specified ({order}). A valid "order" specification is a '
                 "comma-separated list of valid field names (optionally followed by asc/desc "
@@ -115,14 +117,17 @@ def _sort_key(value: Any, ftype: str) -> tuple[int, Any]:
 
 
 def search_rows(
-    env: Env, model: str, domain: Any, offset: int = 0, limit: int | None = None,
+    env: Env,
+    model: str,
+    domain: Any,
+    offset: int = 0,
+    limit: int | None = None,
     order: str | None = None,
 ) -> list[Row]:
     spec = env.spec(model)
     domain = list(domain or [])
     # Odoo's implicit active test: archived rows are hidden unless the domain mentions `active`.
-    if "active" in spec.fields and env.context.get("active_test", True) \
-            and not mentions(domain, "active"):
+    if "active" in spec.fields and env.context.get("active_test", True) and not mentions(domain, "active"):
         domain = [("active", "=", True), *domain]
     rows = [full_row(env, model, r) for r in env.table(model).values()]
     rows = [r for r in rows if matches(domain, _lookup(env, model, r))]
@@ -134,7 +139,7 @@ def search_rows(
             return _sort_key(r[n], t)
 
         rows.sort(key=key, reverse=desc)
-    rows = rows[int(offset or 0):]
+    rows = rows[int(offset or 0) :]
     return rows[: int(limit)] if limit else rows
 
 
@@ -258,9 +263,7 @@ def write_rows(env: Env, model: str, ids: Sequence[int], vals: Any) -> None:
     spec = env.spec(model)
     for name, value in stored.items():
         if spec.fields[name].required and is_empty(value, spec.fields[name].type):
-            raise validation_error(
-                f"The operation cannot be completed: Missing required fields on {model}"
-            )
+            raise validation_error(f"The operation cannot be completed: Missing required fields on {model}")
     for row in rows:
         row.update(stored)
         for name, commands in o2m.items():
@@ -296,5 +299,3 @@ def read_rows(env: Env, model: str, rows: list[Row], fields: Any, load: Any) -> 
             out[name] = value
         result.append(out)
     return result
-
-

@@ -38,9 +38,7 @@ def version_payload(version: str) -> dict[str, Any]:
 class Dispatcher:
     """Executes calls against one database under one global lock (Odoo: one transaction)."""
 
-    def __init__(
-        self, version: str, db: str, login: str, password: str, api_keys: tuple[str, ...]
-    ) -> None:
+    def __init__(self, version: str, db: str, login: str, password: str, api_keys: tuple[str, ...]) -> None:
         major = int(version.split(".")[0])
         if major not in SUPPORTED_MAJORS:
             raise ValueError(f"unsupported Odoo version {version!r} (16.0-19.0)")
@@ -93,8 +91,10 @@ class Dispatcher:
         if method in ("login", "authenticate"):
             expected = 3 if method == "login" else 4
             if len(args) != expected:
-                raise OdooError("builtins.TypeError", f"exp_{method}() takes {expected} "
-                                f"positional arguments but {len(args)} were given")
+                raise OdooError(
+                    "builtins.TypeError",
+                    f"exp_{method}() takes {expected} positional arguments but {len(args)} were given",
+                )
             return self._authenticate(args[0], args[1], args[2], remote)
         raise OdooError("builtins.KeyError", repr(f"exp_{method}"))
 
@@ -106,8 +106,11 @@ class Dispatcher:
         raise OdooError("builtins.KeyError", repr(f"exp_{method}"))
 
     def _password_ok(self, password: Any) -> bool:
-        return isinstance(password, str) and bool(password) and (
-            password == self.password or password in self.api_keys)
+        return (
+            isinstance(password, str)
+            and bool(password)
+            and (password == self.password or password in self.api_keys)
+        )
 
     def _authenticate(self, db: Any, login: Any, password: Any, remote: str) -> Any:
         with self.lock:
@@ -118,10 +121,15 @@ class Dispatcher:
             if failures >= LOGIN_COOLDOWN_AFTER and now - last < LOGIN_COOLDOWN_SECONDS:
                 # res.users._assert_can_auth: refused before the password is even looked at.
                 self.failed_logins += 1
-                raise access_denied(
-                    "Too many login failures, please wait a bit before trying again.")
-            user = next((u for u in self.database.tables["res.users"].values()
-                         if u["login"] == login and u["active"]), None)
+                raise access_denied("Too many login failures, please wait a bit before trying again.")
+            user = next(
+                (
+                    u
+                    for u in self.database.tables["res.users"].values()
+                    if u["login"] == login and u["active"]
+                ),
+                None,
+            )
             if user is not None and self._password_ok(password):
                 self._failures.pop(remote, None)
                 return user["id"]
@@ -149,9 +157,10 @@ class Dispatcher:
         if model not in self.database.schema:
             raise user_error(f"Object {model} doesn't exist")
         if not isinstance(name, str) or name.startswith("_"):
-            raise OdooError("odoo.exceptions.AccessError",
-                            f"Private methods (such as '{model}.{name}') cannot be called "
-                            "remotely.")
+            raise OdooError(
+                "odoo.exceptions.AccessError",
+                f"Private methods (such as '{model}.{name}') cannot be called remotely.",
+            )
         env = Env(self.database, int(uid), dict(context))
         return call(env, model, name, call_args, kwargs)
 
@@ -161,13 +170,13 @@ class Dispatcher:
         except (TypeError, ValueError):
             raise access_denied() from None
         user = self.database.tables["res.users"].get(uid)
-        if uid == SUPERUSER_ID or user is None or not user["active"] \
-                or not self._password_ok(password):
+        if uid == SUPERUSER_ID or user is None or not user["active"] or not self._password_ok(password):
             raise access_denied()
 
     # ------------------------------------------------------------------ test hooks
 
     def mark_outdated(self, product_code: str, location_name: str, outdated: bool) -> int:
         env = Env(self.database, SUPERUSER_ID, {})
-        return int(self.transaction(
-            lambda: business.mark_outdated(env, product_code, location_name, outdated)))
+        return int(
+            self.transaction(lambda: business.mark_outdated(env, product_code, location_name, outdated))
+        )

@@ -45,7 +45,7 @@ def serialize_error(exc: BaseException, major: int, debug: str | None = None) ->
         name, message = exc.name, exc.message
         debug = debug or (
             'Traceback (most recent call last):\n  File "/odoo/odoo/service/model.py", '
-            f'line 156, in retrying\n    result = func()\n{name}: {message}\n'
+            f"line 156, in retrying\n    result = func()\n{name}: {message}\n"
         )
     else:  # a genuine bug in the stand-in surfaces like any Python error in Odoo
         name, message = f"{type(exc).__module__}.{type(exc).__name__}", str(exc)
@@ -54,8 +54,13 @@ def serialize_error(exc: BaseException, major: int, debug: str | None = None) ->
     return {
         "code": 0 if major >= 19 else 200,  # 19 stopped pretending this is an HTTP status
         "message": "Odoo Server Error",
-        "data": {"name": name, "debug": debug or "", "message": message,
-                 "arguments": [message], "context": {}},
+        "data": {
+            "name": name,
+            "debug": debug or "",
+            "message": message,
+            "arguments": [message],
+            "context": {},
+        },
     }
 
 
@@ -129,13 +134,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _not_found_json(self) -> None:
         standin = self.server.standin
-        error = serialize_error(OdooError("werkzeug.exceptions.NotFound", "404 Not Found: The "
-                                          "requested URL was not found on the server."),
-                                standin.major, debug="")
+        error = serialize_error(
+            OdooError(
+                "werkzeug.exceptions.NotFound",
+                "404 Not Found: The requested URL was not found on the server.",
+            ),
+            standin.major,
+            debug="",
+        )
         error.update(code=404, message="404: Not Found")
         # 17+ answer JSON errors with HTTP 200 (make_json_response); 16 still used a 404.
-        self._send_json(404 if standin.major < 17 else 200,
-                        {"jsonrpc": "2.0", "id": None, "error": error})
+        self._send_json(404 if standin.major < 17 else 200, {"jsonrpc": "2.0", "id": None, "error": error})
 
     def _rpc(self, path: str, body: bytes) -> None:
         standin = self.server.standin
@@ -177,8 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
             outcome = f"error {error['data']['name']}"
         elapsed = (time.monotonic() - started) * 1000
         if rule and rule.kind == "commit_then_drop":
-            log.info("%s %s.%s -> %s, reply dropped (RST) %.1fms", service, model, meth,
-                     outcome, elapsed)
+            log.info("%s %s.%s -> %s, reply dropped (RST) %.1fms", service, model, meth, outcome, elapsed)
             self._abort_rst()
             return
         if rule and rule.kind == "delay" and rule.phase == "after":
@@ -190,16 +198,16 @@ class _Handler(BaseHTTPRequestHandler):
         """Apply a fault that acts before executing; True if the request is fully answered."""
         log.info("fault %s on %s.%s", rule.kind, model, meth)
         if rule.kind == "error":
-            error = serialize_error(OdooError(rule.error_name, rule.message),
-                                    self.server.standin.major)
+            error = serialize_error(OdooError(rule.error_name, rule.message), self.server.standin.major)
             self._send_json(200, {"jsonrpc": "2.0", "id": request_id, "error": error})
         elif rule.kind == "http_status":
             self._send_html(rule.status)
         elif rule.kind == "reset":
             self._abort_rst()
         elif rule.kind == "non_json":
-            self._send(200, b"<html><body><h1>Service Unavailable</h1></body></html>",
-                       "text/html; charset=utf-8")
+            self._send(
+                200, b"<html><body><h1>Service Unavailable</h1></body></html>", "text/html; charset=utf-8"
+            )
         elif rule.kind == "delay" and rule.phase == "before":
             time.sleep(rule.seconds)  # outside the global lock: other calls proceed
             return False
@@ -222,8 +230,14 @@ class OdooStandin:
     """An in-process Odoo JSON-RPC server; see the package docstring."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, version: str = "17.0", db: str = "odoo",
-        login: str = "admin", password: str = "admin", api_keys: tuple[str, ...] = (),
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        version: str = "17.0",
+        db: str = "odoo",
+        login: str = "admin",
+        password: str = "admin",
+        api_keys: tuple[str, ...] = (),
     ) -> None:
         if not re.fullmatch(r"\d+\.\d+", version):
             raise ValueError(f"version must look like '17.0', got {version!r}")
@@ -250,8 +264,11 @@ class OdooStandin:
             server = self.bind()._server
             assert server is not None
             self._thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                name=f"odoo-standin-{self.port}", daemon=True)
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"odoo-standin-{self.port}",
+                daemon=True,
+            )
             self._thread.start()
         return self
 
@@ -296,9 +313,11 @@ class OdooStandin:
 
     def effects(self, model: str | None = None, method: str | None = None) -> list[Effect]:
         with self.dispatcher.lock:
-            return [copy.deepcopy(e) for e in self.dispatcher.database.effects
-                    if (model is None or e.model == model)
-                    and (method is None or e.method == method)]
+            return [
+                copy.deepcopy(e)
+                for e in self.dispatcher.database.effects
+                if (model is None or e.model == model) and (method is None or e.method == method)
+            ]
 
     def records(self, model: str) -> list[dict[str, Any]]:
         with self.dispatcher.lock:
@@ -317,8 +336,7 @@ class OdooStandin:
     def failed_logins(self) -> int:
         return self.dispatcher.failed_logins
 
-    def mark_outdated(self, product_code: str, location_complete_name: str,
-                      outdated: bool = True) -> int:
+    def mark_outdated(self, product_code: str, location_complete_name: str, outdated: bool = True) -> int:
         """Flag the quant so ``action_apply_inventory`` answers the conflict wizard; returns the
         quant id (created empty if missing). Sticky until cleared with ``outdated=False``."""
         return self.dispatcher.mark_outdated(product_code, location_complete_name, outdated)
@@ -345,7 +363,7 @@ class OdooStandin:
             effects = self.effects(args.get("model") or None, args.get("method") or None)
             return 200, [e.to_dict() for e in effects]
         if verb == "GET" and path.startswith("/_standin/records/"):
-            model = unquote(path[len("/_standin/records/"):])
+            model = unquote(path[len("/_standin/records/") :])
             if model not in self.dispatcher.database.schema:
                 return 404, {"error": f"unknown model {model!r}"}
             return 200, self.records(model)
@@ -353,10 +371,10 @@ class OdooStandin:
             self.reset()
             return 200, {"reset": True}
         if route == ("POST", "/_standin/outdated"):
-            quant_id = self.mark_outdated(data["product_code"], data["location"],
-                                          bool(data.get("outdated", True)))
+            quant_id = self.mark_outdated(
+                data["product_code"], data["location"], bool(data.get("outdated", True))
+            )
             return 200, {"quant_id": quant_id}
         if route == ("GET", "/_standin/stats"):
-            return 200, {"login_attempts": self.login_attempts,
-                         "failed_logins": self.failed_logins}
+            return 200, {"login_attempts": self.login_attempts, "failed_logins": self.failed_logins}
         return 404, {"error": f"no control route {verb} {path}"}

@@ -82,7 +82,7 @@ def _wait(predicate: object, what: str, proc: Proc, timeout: float) -> None:
         try:
             if predicate():  # type: ignore[operator]
                 return
-        except Exception:  # noqa: BLE001 - not up yet
+        except Exception:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{proc.name}: {what} not reached in {timeout}s:\n{proc.log()}")

@@ -52,8 +52,9 @@ def odoo(standin: OdooStandin) -> Any:
 def raw(s: OdooStandin, path: str, params: Any, request_id: int = 42) -> tuple[int, Any]:
     """POST a JSON-RPC envelope and return (HTTP status, decoded body) without odoorpc."""
     body = json.dumps({"jsonrpc": "2.0", "method": "call", "params": params, "id": request_id})
-    req = urllib.request.Request(s.url + path, data=body.encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        s.url + path, data=body.encode(), headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status, json.loads(resp.read())
@@ -62,9 +63,12 @@ def raw(s: OdooStandin, path: str, params: Any, request_id: int = 42) -> tuple[i
 
 
 def control(s: OdooStandin, verb: str, path: str, data: Any = None) -> tuple[int, Any]:
-    req = urllib.request.Request(s.url + path, method=verb,
-                                 data=None if data is None else json.dumps(data).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        s.url + path,
+        method=verb,
+        data=None if data is None else json.dumps(data).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status, json.loads(resp.read())
@@ -82,9 +86,16 @@ def rpc_error_name(exc: pytest.ExceptionInfo[Any]) -> str:
 def test_version_info_and_result_envelope(standin: OdooStandin) -> None:
     status, body = raw(standin, "/web/webclient/version_info", {}, request_id=777)
     assert status == 200
-    assert body == {"jsonrpc": "2.0", "id": 777, "result": {
-        "server_version": "17.0", "server_version_info": [17, 0, 0, "final", 0, ""],
-        "server_serie": "17.0", "protocol_version": 1}}
+    assert body == {
+        "jsonrpc": "2.0",
+        "id": 777,
+        "result": {
+            "server_version": "17.0",
+            "server_version_info": [17, 0, 0, "final", 0, ""],
+            "server_serie": "17.0",
+            "protocol_version": 1,
+        },
+    }
     # odoorpc without version= reads server_version from that route
     assert odoorpc.ODOO("127.0.0.1", port=standin.port, timeout=5).version == "17.0"
 
@@ -97,8 +108,9 @@ def test_login_ok_and_context(standin: OdooStandin, odoo: Any) -> None:
 
 
 def test_bad_password_returns_false_and_odoorpc_raises(standin: OdooStandin) -> None:
-    _, body = raw(standin, "/jsonrpc", {"service": "common", "method": "login",
-                                        "args": ["odoo", "admin", "nope"]})
+    _, body = raw(
+        standin, "/jsonrpc", {"service": "common", "method": "login", "args": ["odoo", "admin", "nope"]}
+    )
     assert body["result"] is False and "error" not in body
     with pytest.raises(odoorpc.error.RPCError, match="Wrong login ID or password") as exc:
         client(standin, login=False).login("odoo", "admin", "wrong")
@@ -146,8 +158,7 @@ def test_private_unknown_model_and_unknown_method(odoo: Any) -> None:
     with pytest.raises(odoorpc.error.RPCError) as exc:
         odoo.execute_kw("res.partner", "_search", [[]])
     assert rpc_error_name(exc) == "odoo.exceptions.AccessError"
-    assert str(exc.value) == (
-        "Private methods (such as 'res.partner._search') cannot be called remotely.")
+    assert str(exc.value) == ("Private methods (such as 'res.partner._search') cannot be called remotely.")
     with pytest.raises(odoorpc.error.RPCError, match="Object x.y doesn't exist") as exc:
         odoo.execute_kw("x.y", "search", [[]])
     assert rpc_error_name(exc) == "odoo.exceptions.UserError"
@@ -158,8 +169,9 @@ def test_private_unknown_model_and_unknown_method(odoo: Any) -> None:
 
 
 def test_bad_json_and_unknown_path(standin: OdooStandin) -> None:
-    req = urllib.request.Request(standin.url + "/jsonrpc", data=b"{not json",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        standin.url + "/jsonrpc", data=b"{not json", headers={"Content-Type": "application/json"}
+    )
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(req, timeout=5)
     assert exc.value.code == 400
@@ -173,36 +185,40 @@ def test_bad_json_and_unknown_path(standin: OdooStandin) -> None:
 
 
 def test_search_read_products(odoo: Any) -> None:
-    rows = odoo.execute_kw("product.product", "search_read",
-                           [[("default_code", "=like", "DEMO-%")]],
-                           {"fields": ["default_code", "name", "type"],
-                            "order": "default_code desc", "limit": 3})
+    rows = odoo.execute_kw(
+        "product.product",
+        "search_read",
+        [[("default_code", "=like", "DEMO-%")]],
+        {"fields": ["default_code", "name", "type"], "order": "default_code desc", "limit": 3},
+    )
     assert [r["default_code"] for r in rows] == ["DEMO-020", "DEMO-019", "DEMO-018"]
     assert all(r["type"] == "product" for r in rows)
     assert odoo.execute_kw("product.product", "search_count", [[]]) == 21
-    service = odoo.execute_kw("product.product", "search_read",
-                              [[("default_code", "=", "SERVICE-001")]], {"fields": ["type"]})
+    service = odoo.execute_kw(
+        "product.product", "search_read", [[("default_code", "=", "SERVICE-001")]], {"fields": ["type"]}
+    )
     assert service == [{"id": 21, "type": "service"}]
     fields = odoo.execute_kw("stock.quant", "fields_get", [], {"attributes": ["type", "relation"]})
     assert fields["product_id"] == {"type": "many2one", "relation": "product.product"}
 
 
 def test_domain_operators_and_missing_records(odoo: Any) -> None:
-    found = odoo.execute_kw("res.partner", "search", [[
-        "|", ("name", "ilike", "second"), "&", ("is_company", "=", True), ("ref", "!=", False)]])
+    found = odoo.execute_kw(
+        "res.partner",
+        "search",
+        [["|", ("name", "ilike", "second"), "&", ("is_company", "=", True), ("ref", "!=", False)]],
+    )
     assert sorted(found) == [7, 8]
-    assert odoo.execute_kw("res.partner", "search",
-                           [["!", ("id", "in", [1, 3, 7])]]) == [8]
-    assert odoo.execute_kw("stock.location", "search",
-                           [[("complete_name", "=", "WH/Stock")]]) == [8]
-    ids = odoo.execute_kw("product.product", "search",
-                          [[("list_price", ">=", 190), ("type", "in", ["product"])]])
+    assert odoo.execute_kw("res.partner", "search", [["!", ("id", "in", [1, 3, 7])]]) == [8]
+    assert odoo.execute_kw("stock.location", "search", [[("complete_name", "=", "WH/Stock")]]) == [8]
+    ids = odoo.execute_kw(
+        "product.product", "search", [[("list_price", ">=", 190), ("type", "in", ["product"])]]
+    )
     assert ids == [19, 20]
     with pytest.raises(odoorpc.error.RPCError, match="Record does not exist") as exc:
         odoo.execute_kw("res.partner", "read", [[8, 999]], {"fields": ["name"]})
     assert rpc_error_name(exc) == "odoo.exceptions.MissingError"
-    rows = odoo.execute_kw("res.users", "read", [[2]],
-                           {"fields": ["partner_id"], "load": "_classic_write"})
+    rows = odoo.execute_kw("res.users", "read", [[2]], {"fields": ["partner_id"], "load": "_classic_write"})
     assert rows == [{"id": 2, "partner_id": 3}]
 
 
@@ -238,46 +254,91 @@ def test_inventory_mode_upsert_and_apply(standin: OdooStandin, odoo: Any) -> Non
     ctx = {**INV_CTX, "inventory_name": name}
     vals = {"product_id": 1, "location_id": 8, "inventory_quantity": 5}
     first = odoo.execute_kw("stock.quant", "create", [vals], {"context": ctx})
-    second = odoo.execute_kw("stock.quant", "create", [{**vals, "inventory_quantity": 12}],
-                             {"context": ctx})
+    second = odoo.execute_kw("stock.quant", "create", [{**vals, "inventory_quantity": 12}], {"context": ctx})
     assert first == second  # upsert on (product, location)
-    [quant] = odoo.execute_kw("stock.quant", "read", [[first]], {"fields": [
-        "inventory_quantity", "inventory_quantity_set", "inventory_diff_quantity", "quantity"]})
-    assert quant == {"id": first, "inventory_quantity": 12.0, "inventory_quantity_set": True,
-                     "inventory_diff_quantity": 12.0, "quantity": 0.0}
+    [quant] = odoo.execute_kw(
+        "stock.quant",
+        "read",
+        [[first]],
+        {"fields": ["inventory_quantity", "inventory_quantity_set", "inventory_diff_quantity", "quantity"]},
+    )
+    assert quant == {
+        "id": first,
+        "inventory_quantity": 12.0,
+        "inventory_quantity_set": True,
+        "inventory_diff_quantity": 12.0,
+        "quantity": 0.0,
+    }
     # None results carry no "result" key on the wire
-    _, body = raw(standin, "/jsonrpc", {"service": "object", "method": "execute_kw", "args": [
-        "odoo", 2, "admin", "stock.quant", "action_apply_inventory", [[first]], {"context": ctx}]})
+    _, body = raw(
+        standin,
+        "/jsonrpc",
+        {
+            "service": "object",
+            "method": "execute_kw",
+            "args": [
+                "odoo",
+                2,
+                "admin",
+                "stock.quant",
+                "action_apply_inventory",
+                [[first]],
+                {"context": ctx},
+            ],
+        },
+    )
     assert "result" not in body and "error" not in body
-    moves = odoo.execute_kw("stock.move", "search_read",
-                            [[("is_inventory", "=", True), ("name", "=like", f"{name}%")]],
-                            {"fields": ["name", "state", "quantity", "location_id",
-                                        "location_dest_id", "product_id"],
-                             "load": "_classic_write"})
-    assert moves == [{"id": moves[0]["id"], "name": f"{name} (Mitchell Admin)", "state": "done",
-                      "quantity": 12.0, "location_id": 14, "location_dest_id": 8,
-                      "product_id": 1}]
-    [after] = odoo.execute_kw("stock.quant", "read", [[first]], {"fields": [
-        "quantity", "inventory_quantity_set", "inventory_diff_quantity"]})
-    assert after == {"id": first, "quantity": 12.0, "inventory_quantity_set": False,
-                     "inventory_diff_quantity": 0.0}
+    moves = odoo.execute_kw(
+        "stock.move",
+        "search_read",
+        [[("is_inventory", "=", True), ("name", "=like", f"{name}%")]],
+        {
+            "fields": ["name", "state", "quantity", "location_id", "location_dest_id", "product_id"],
+            "load": "_classic_write",
+        },
+    )
+    assert moves == [
+        {
+            "id": moves[0]["id"],
+            "name": f"{name} (Mitchell Admin)",
+            "state": "done",
+            "quantity": 12.0,
+            "location_id": 14,
+            "location_dest_id": 8,
+            "product_id": 1,
+        }
+    ]
+    [after] = odoo.execute_kw(
+        "stock.quant",
+        "read",
+        [[first]],
+        {"fields": ["quantity", "inventory_quantity_set", "inventory_diff_quantity"]},
+    )
+    assert after == {
+        "id": first,
+        "quantity": 12.0,
+        "inventory_quantity_set": False,
+        "inventory_diff_quantity": 0.0,
+    }
     assert odoo.execute_kw("product.product", "read", [[1]], {"fields": ["qty_available"]}) == [
-        {"id": 1, "qty_available": 12.0}]
+        {"id": 1, "qty_available": 12.0}
+    ]
     assert [e.method for e in standin.effects(model="stock.quant")] == [
-        "create", "create", "action_apply_inventory"]
+        "create",
+        "create",
+        "action_apply_inventory",
+    ]
 
 
 def test_quant_rules(standin: OdooStandin, odoo: Any) -> None:
     vals = {"product_id": 2, "location_id": 8, "inventory_quantity": 1}
     with pytest.raises(odoorpc.error.RPCError, match="consumables or services") as exc:
-        odoo.execute_kw("stock.quant", "create", [{**vals, "product_id": 21}],
-                        {"context": INV_CTX})
+        odoo.execute_kw("stock.quant", "create", [{**vals, "product_id": 21}], {"context": INV_CTX})
     assert rpc_error_name(exc) == "odoo.exceptions.ValidationError"
     with pytest.raises(odoorpc.error.RPCError, match="restricted"):
         odoo.execute_kw("stock.quant", "create", [{**vals, "quantity": 3}], {"context": INV_CTX})
     with pytest.raises(odoorpc.error.RPCError, match="internal or transit"):
-        odoo.execute_kw("stock.quant", "create", [{**vals, "location_id": 5}],
-                        {"context": INV_CTX})
+        odoo.execute_kw("stock.quant", "create", [{**vals, "location_id": 5}], {"context": INV_CTX})
     # Without inventory_mode Odoo inserts a second row for the same product/location.
     a = odoo.execute_kw("stock.quant", "create", [vals])
     b = odoo.execute_kw("stock.quant", "create", [vals])
@@ -286,12 +347,14 @@ def test_quant_rules(standin: OdooStandin, odoo: Any) -> None:
 
 def test_apply_inventory_conflict_when_outdated(standin: OdooStandin, odoo: Any) -> None:
     quant_id = standin.mark_outdated("DEMO-003", "WH/Stock")
-    created = odoo.execute_kw("stock.quant", "create",
-                              [{"product_id": 3, "location_id": 8, "inventory_quantity": 4}],
-                              {"context": INV_CTX})
+    created = odoo.execute_kw(
+        "stock.quant",
+        "create",
+        [{"product_id": 3, "location_id": 8, "inventory_quantity": 4}],
+        {"context": INV_CTX},
+    )
     assert created == quant_id
-    action = odoo.execute_kw("stock.quant", "action_apply_inventory", [[quant_id]],
-                             {"context": INV_CTX})
+    action = odoo.execute_kw("stock.quant", "action_apply_inventory", [[quant_id]], {"context": INV_CTX})
     assert action["type"] == "ir.actions.act_window"
     assert action["res_model"] == "stock.inventory.conflict" and action["target"] == "new"
     assert action["context"]["default_quant_to_fix_ids"] == [quant_id]
@@ -304,19 +367,42 @@ def test_apply_inventory_conflict_when_outdated(standin: OdooStandin, odoo: Any)
 
 def test_sale_order_flow(standin: OdooStandin, odoo: Any) -> None:
     ref = f"GW-{uuid.uuid4()}"
-    order_id = odoo.execute_kw("sale.order", "create", [{
-        "partner_id": 7, "client_order_ref": ref, "origin": "gateway",
-        "order_line": [(0, 0, {"product_id": 4, "product_uom_qty": 2}),
-                       (0, 0, {"product_id": 5, "product_uom_qty": 1, "name": "custom"})]}])
-    found = odoo.execute_kw("sale.order", "search_read", [[("client_order_ref", "=", ref)]],
-                            {"fields": ["name", "state", "partner_id", "order_line", "origin"]})
-    assert found == [{"id": order_id, "name": "S00001", "state": "draft",
-                      "partner_id": [7, "Demo Customer"], "order_line": [1, 2],
-                      "origin": "gateway"}]
+    order_id = odoo.execute_kw(
+        "sale.order",
+        "create",
+        [
+            {
+                "partner_id": 7,
+                "client_order_ref": ref,
+                "origin": "gateway",
+                "order_line": [
+                    (0, 0, {"product_id": 4, "product_uom_qty": 2}),
+                    (0, 0, {"product_id": 5, "product_uom_qty": 1, "name": "custom"}),
+                ],
+            }
+        ],
+    )
+    found = odoo.execute_kw(
+        "sale.order",
+        "search_read",
+        [[("client_order_ref", "=", ref)]],
+        {"fields": ["name", "state", "partner_id", "order_line", "origin"]},
+    )
+    assert found == [
+        {
+            "id": order_id,
+            "name": "S00001",
+            "state": "draft",
+            "partner_id": [7, "Demo Customer"],
+            "order_line": [1, 2],
+            "origin": "gateway",
+        }
+    ]
     lines = standin.records("sale.order.line")
-    assert [(ln["order_id"], ln["product_id"], ln["product_uom_qty"], ln["name"])
-            for ln in lines] == [(order_id, 4, 2.0, "[DEMO-004] Demo Product 4"),
-                                 (order_id, 5, 1.0, "custom")]
+    assert [(ln["order_id"], ln["product_id"], ln["product_uom_qty"], ln["name"]) for ln in lines] == [
+        (order_id, 4, 2.0, "[DEMO-004] Demo Product 4"),
+        (order_id, 5, 1.0, "custom"),
+    ]
     assert odoo.execute_kw("sale.order", "action_confirm", [[order_id]]) is True
     with pytest.raises(odoorpc.error.RPCError, match="not in a state requiring") as exc:
         odoo.execute_kw("sale.order", "action_confirm", [[order_id]])
@@ -331,24 +417,28 @@ def test_sale_order_flow(standin: OdooStandin, odoo: Any) -> None:
 def test_concurrent_calls_are_serialized(standin: OdooStandin) -> None:
     clients = [client(standin) for _ in range(8)]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        ids = list(pool.map(
-            lambda o: o.execute_kw("sale.order", "create", [{"partner_id": 7}]), clients))
+        ids = list(pool.map(lambda o: o.execute_kw("sale.order", "create", [{"partner_id": 7}]), clients))
     assert sorted(ids) == list(range(1, 9))
-    assert sorted(r["name"] for r in standin.records("sale.order")) == [
-        f"S{n:05d}" for n in range(1, 9)]
+    assert sorted(r["name"] for r in standin.records("sale.order")) == [f"S{n:05d}" for n in range(1, 9)]
     assert [e.seq for e in standin.effects()] == list(range(1, 9))
 
 
 def test_odoo_18_storable_products() -> None:
     with OdooStandin(port=0, version="18.0") as s:
         odoo = client(s)
-        [product] = odoo.execute_kw("product.product", "search_read",
-                                    [[("default_code", "=", "DEMO-001")]],
-                                    {"fields": ["type", "is_storable"]})
+        [product] = odoo.execute_kw(
+            "product.product",
+            "search_read",
+            [[("default_code", "=", "DEMO-001")]],
+            {"fields": ["type", "is_storable"]},
+        )
         assert product == {"id": 1, "type": "consu", "is_storable": True}
-        quant = odoo.execute_kw("stock.quant", "create",
-                                [{"product_id": 1, "location_id": 8, "inventory_quantity": 2}],
-                                {"context": INV_CTX})
+        quant = odoo.execute_kw(
+            "stock.quant",
+            "create",
+            [{"product_id": 1, "location_id": 8, "inventory_quantity": 2}],
+            {"context": INV_CTX},
+        )
         odoo.execute_kw("stock.quant", "action_apply_inventory", [[quant]])
         [move] = s.records("stock.move")
         assert move["name"] == "Product Quantity Updated (Mitchell Admin)"
@@ -358,9 +448,15 @@ def test_odoo_18_storable_products() -> None:
 
 
 def test_fault_error(standin: OdooStandin, odoo: Any) -> None:
-    standin.add_fault(FaultRule(kind="error", model="sale.order", method="create",
-                                error_name="psycopg2.errors.SerializationFailure",
-                                message="could not serialize access due to concurrent update"))
+    standin.add_fault(
+        FaultRule(
+            kind="error",
+            model="sale.order",
+            method="create",
+            error_name="psycopg2.errors.SerializationFailure",
+            message="could not serialize access due to concurrent update",
+        )
+    )
     with pytest.raises(odoorpc.error.RPCError, match="could not serialize") as exc:
         odoo.execute_kw("sale.order", "create", [{"partner_id": 7}])
     assert rpc_error_name(exc) == "psycopg2.errors.SerializationFailure"
@@ -396,8 +492,7 @@ def test_fault_commit_then_drop_records_effect_once(standin: OdooStandin, odoo: 
     assert len(effects) == 1 and isinstance(effects[0], Effect)
     assert effects[0].values["client_order_ref"] == ref
     # the order really exists: a reconciling client finds it by its key
-    assert odoo.execute_kw("sale.order", "search",
-                           [[("client_order_ref", "=", ref)]]) == effects[0].ids
+    assert odoo.execute_kw("sale.order", "search", [[("client_order_ref", "=", ref)]]) == effects[0].ids
 
 
 def test_fault_non_json(standin: OdooStandin, odoo: Any) -> None:
@@ -434,8 +529,16 @@ def test_fault_times_and_matching(standin: OdooStandin, odoo: Any) -> None:
         with pytest.raises(odoorpc.error.RPCError, match="Injected fault"):
             odoo.execute_kw("res.partner", "search", [[]])
     assert len(odoo.execute_kw("res.partner", "search", [[]])) == 4
-    standin.add_fault(FaultRule(kind="error", model="common", method="login", times=-1,
-                                error_name="odoo.exceptions.AccessDenied", message="nope"))
+    standin.add_fault(
+        FaultRule(
+            kind="error",
+            model="common",
+            method="login",
+            times=-1,
+            error_name="odoo.exceptions.AccessDenied",
+            message="nope",
+        )
+    )
     for _ in range(3):
         with pytest.raises(odoorpc.error.RPCError, match="nope"):
             client(standin, login=False).login("odoo", "admin", "admin")
@@ -449,8 +552,9 @@ def test_fault_times_and_matching(standin: OdooStandin, odoo: Any) -> None:
 
 
 def test_http_control_endpoints(standin: OdooStandin, odoo: Any) -> None:
-    status, rule = control(standin, "POST", "/_standin/faults",
-                           {"kind": "http_status", "status": 504, "model": "sale.order"})
+    status, rule = control(
+        standin, "POST", "/_standin/faults", {"kind": "http_status", "status": 504, "model": "sale.order"}
+    )
     assert status == 201 and rule["status"] == 504
     assert control(standin, "GET", "/_standin/faults")[1][0]["kind"] == "http_status"
     with pytest.raises(urllib.error.HTTPError) as exc:
@@ -463,13 +567,15 @@ def test_http_control_endpoints(standin: OdooStandin, odoo: Any) -> None:
     odoo.execute_kw("sale.order", "create", [{"partner_id": 8}])
     status, effects = control(standin, "GET", "/_standin/effects?model=res.partner&method=write")
     assert status == 200 and [(e["model"], e["ids"], e["values"]) for e in effects] == [
-        ("res.partner", [8], {"name": "Renamed"})]
+        ("res.partner", [8], {"name": "Renamed"})
+    ]
     assert len(control(standin, "GET", "/_standin/effects")[1]) == 2
     status, partners = control(standin, "GET", "/_standin/records/res.partner")
     assert status == 200 and {p["name"] for p in partners} >= {"Renamed", "Demo Customer"}
     assert control(standin, "GET", "/_standin/records/nope.model")[0] == 404
-    status, body = control(standin, "POST", "/_standin/outdated",
-                           {"product_code": "DEMO-001", "location": "WH/Stock"})
+    status, body = control(
+        standin, "POST", "/_standin/outdated", {"product_code": "DEMO-001", "location": "WH/Stock"}
+    )
     assert status == 200 and standin.records("stock.quant")[0]["is_outdated"] is True
     assert control(standin, "POST", "/_standin/reset") == (200, {"reset": True})
     assert standin.effects() == [] and standin.records("sale.order") == []
@@ -480,7 +586,11 @@ def test_http_control_endpoints(standin: OdooStandin, odoo: Any) -> None:
 def test_cli_runs_and_stops_on_sigterm() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.odoo_standin", "--port", "0", "--version", "16.0"],
-        cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()

@@ -1,0 +1,40 @@
+"""Settings come from the environment once, typed, with no default credential."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from shared.config import Settings
+
+
+def test_defaults_have_no_credential() -> None:
+    settings = Settings.from_env({})
+    assert settings.tokens == {}
+    assert settings.odoo_password.get_secret_value() == ""
+    assert settings.database_url.startswith("sqlite://")
+
+
+def test_parsing() -> None:
+    settings = Settings.from_env(
+        {
+            "GATEWAY_TOKENS": "a=demo, b=other",
+            "GATEWAY_ALLOWED_ORIGINS": "http://x.example/, https://y.example",
+            "GATEWAY_PORT": "9000",
+            "ODOO_TIMEOUT": "60",
+            "ODOO_PASSWORD": "s3cret",
+        }
+    )
+    assert settings.tokens == {"a": "demo", "b": "other"}
+    assert settings.allowed_origins == ("http://x.example", "https://y.example")
+    assert settings.port == 9000
+    assert settings.effective_lease_seconds == 90.0
+    assert "s3cret" not in repr(settings) and "tokens" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "env", [{"GATEWAY_TOKENS": "no-principal"}, {"GATEWAY_PORT": "x"}, {"TASK_MAX_ATTEMPTS": "0"}]
+)
+def test_bad_values_are_refused(env: dict[str, str]) -> None:
+    with pytest.raises(ValidationError):
+        Settings.from_env(env)

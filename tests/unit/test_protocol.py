@@ -1,0 +1,51 @@
+"""Client frame parsing: every way a frame can be wrong gives a clear error with its ref."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared.errors import GatewayError, InvalidRequest, UnknownFrameType, ValidationFailed
+from shared.protocol import PingFrame, ResumeFrame, SubmitFrame, parse_client_frame
+
+
+def test_valid_frames_parse() -> None:
+    submit = parse_client_frame(
+        json.dumps(
+            {"type": "submit", "ref": "s1", "idempotency_key": "k", "kind": "inventory.adjust", "payload": {}}
+        )
+    )
+    assert isinstance(submit, SubmitFrame) and submit.ref == "s1"
+    resume = parse_client_frame(json.dumps({"type": "resume", "ref": 3, "tasks": {"a": 0, "b": 7}}))
+    assert isinstance(resume, ResumeFrame) and resume.tasks == {"a": 0, "b": 7}
+    assert isinstance(parse_client_frame('{"type":"ping"}'), PingFrame)
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "ref"),
+    [
+        ("{", InvalidRequest, None),
+        ("[1]", InvalidRequest, None),
+        ('"str"', InvalidRequest, None),
+        ('{"ref":"x"}', UnknownFrameType, "x"),
+        ('{"type":"fly","ref":5}', UnknownFrameType, 5),
+        ('{"type":"submit","ref":"s","kind":"k","payload":{}}', ValidationFailed, "s"),
+        ('{"type":"submit","ref":"s","idempotency_key":"","kind":"k","payload":{}}', ValidationFailed, "s"),
+        ('{"type":"submit","ref":"s","idempotency_key":"k","kind":"k","payload":[]}', ValidationFailed, "s"),
+        ('{"type":"resume","ref":"r","tasks":{"a":-1}}', ValidationFailed, "r"),
+        ('{"type":"ping","ref":"p","extra":1}', ValidationFailed, "p"),
+        ('{"type":"ping","ref":true}', ValidationFailed, None),
+        ("[" * 100_000 + "]" * 100_000, InvalidRequest, None),
+    ],
+)
+def test_bad_frames(text: str, error: type[GatewayError], ref: object) -> None:
+    with pytest.raises(error) as info:
+        parse_client_frame(text)
+    assert info.value.ref == ref
+
+
+def test_resume_is_bounded() -> None:
+    tasks = {str(i): 0 for i in range(1001)}
+    with pytest.raises(ValidationFailed):
+        parse_client_frame(json.dumps({"type": "resume", "tasks": tasks}))
