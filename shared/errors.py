@@ -139,8 +139,8 @@ class AmbiguousTaskError(TaskError):
 class CloseCode(enum.IntEnum):
     """WebSocket close codes sent by the gateway.
 
-    Reconnect: NORMAL is only sent on request; GOING_AWAY, INTERNAL_ERROR, SERVICE_RESTART,
-    TRY_AGAIN_LATER and SLOW_CONSUMER mean "reconnect with backoff and resume".
+    Reconnect: NORMAL is only sent on request; GOING_AWAY, INTERNAL_ERROR (uvicorn: keepalive
+    timeout), SERVICE_RESTART and SLOW_CONSUMER mean "reconnect with backoff and resume".
     Do not reconnect unchanged: AUTH_FAILED, AUTH_TIMEOUT (send credentials next time),
     MESSAGE_TOO_BIG (the same frame will be refused again).
     A forbidden Origin never gets a socket: the handshake is refused with HTTP 403.
@@ -151,7 +151,6 @@ class CloseCode(enum.IntEnum):
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     SERVICE_RESTART = 1012
-    TRY_AGAIN_LATER = 1013
     AUTH_FAILED = 4001
     AUTH_TIMEOUT = 4002
     SLOW_CONSUMER = 4008
