@@ -37,10 +37,18 @@ class Authenticator:
 class OriginPolicy:
     """Browsers always send ``Origin`` on a WebSocket handshake; non-browser clients
     (devices, scripts) usually don't, and can't be tricked into cross-site requests.
-    So: no Origin -> allowed; an Origin -> must be in the allow-list."""
+    So: no Origin -> allowed; the gateway's own origin (its demo page) -> allowed; any
+    other Origin -> must be in the allow-list (cross-site WebSocket hijacking defence)."""
 
     def __init__(self, allowed: Iterable[str]) -> None:
         self._allowed = {origin.rstrip("/").lower() for origin in allowed}
 
-    def allows(self, origin: str | None) -> bool:
-        return origin is None or origin.rstrip("/").lower() in self._allowed
+    def allows(self, origin: str | None, host: str | None = None) -> bool:
+        if origin is None:
+            return True
+        origin = origin.rstrip("/").lower()
+        if origin in self._allowed:
+            return True
+        # Same origin: the page was served by this gateway (scheme-agnostic: TLS may
+        # end at a proxy in front of it).
+        return host is not None and origin.split("://", 1)[-1] == host.lower()

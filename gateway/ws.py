@@ -197,7 +197,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     state = gateway_state(ws.app)
     origin = ws.headers.get("origin")
     peer = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
-    if not state.origins.allows(origin):
+    if not state.origins.allows(origin, ws.headers.get("host")):
         log.warning("ws refused origin=%s peer=%s", origin, peer)
         await ws.close(code=1008)  # before accept: the handshake gets HTTP 403
         return

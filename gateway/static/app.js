@@ -127,7 +127,7 @@ function renderTask(record, state) {
     el('time', { datetime: time.toISOString() }, time.toLocaleTimeString())),
   el('div', { class: 'task-summary', testid: 'task-summary' }, describePayload(record)),
   el('div', { class: 'task-id' },
-    record.taskId ? 'Task ' : 'Not acknowledged yet · key ',
+    record.taskId ? 'Task ' : `${record.status === 'queued' ? 'Not acknowledged yet' : 'Not submitted'} · key `,
     el('code', { testid: record.taskId ? 'task-id' : 'task-key' }, record.taskId || record.key.slice(0, 8))));
   if (record.status === 'succeeded') {
     item.append(el('div', { class: 'task-result', testid: 'task-result' }, describeResult(record.result)));

@@ -98,7 +98,7 @@ export const RETRYABLE_ERROR_CODES = Object.freeze([
 const SUBMIT_REF = 's:';
 const OUTBOX = 'outbox';
 const TASKS = 'tasks';
-const MAX_RESUME_TASKS = 1000;
+const RESUME_CHUNK = 500; // tasks per resume frame (the gateway takes up to 1000)
 
 /** @param {string} status */
 export function isFinal(status) {
@@ -424,6 +424,7 @@ export class GatewayClient {
   /** The socket is dead or useless: drop it and reconnect with backoff. */
   _lost(ws, reason) {
     if (this._ws !== ws) return;
+    if (this._authed) this._attempt = 0; // it had worked: retry from the base delay
     this._dropSocket(4000, reason);
     this._scheduleReconnect({ reason });
   }
@@ -461,12 +462,14 @@ export class GatewayClient {
 
   _browserOnline() {
     if (this._closed || this._terminal) return;
-    if (!this._ws) {
-      this._attempt = 0;
-      this._connect();
-    } else if (this._authed) {
+    if (this._ws && this._authed) {
       this._ping(); // the network came back: check this socket now rather than in 20 s
+      return;
     }
+    // Not connected, or an attempt started while offline (doomed): start afresh, now.
+    this._dropSocket(1000, 'network back');
+    this._attempt = 0;
+    this._connect();
   }
 
   _browserOffline() {
@@ -565,9 +568,9 @@ export class GatewayClient {
 
   _resumeAll() {
     const open = [...this._records.values()].filter((r) => r.taskId && !isFinal(r.status));
-    for (let i = 0; i < open.length; i += MAX_RESUME_TASKS) {
+    for (let i = 0; i < open.length; i += RESUME_CHUNK) {
       const tasks = {};
-      for (const record of open.slice(i, i + MAX_RESUME_TASKS)) tasks[record.taskId] = record.seq;
+      for (const record of open.slice(i, i + RESUME_CHUNK)) tasks[record.taskId] = record.seq;
       this._send({ type: 'resume', ref: this._ref('r'), tasks });
     }
   }

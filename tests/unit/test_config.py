@@ -38,3 +38,14 @@ def test_parsing() -> None:
 def test_bad_values_are_refused(env: dict[str, str]) -> None:
     with pytest.raises(ValidationError):
         Settings.from_env(env)
+
+
+def test_origin_policy() -> None:
+    from gateway.auth import OriginPolicy
+
+    policy = OriginPolicy(["https://app.example/"])
+    assert policy.allows(None)
+    assert policy.allows("https://APP.example")
+    assert policy.allows("http://127.0.0.1:8000", host="127.0.0.1:8000")  # its own page
+    assert not policy.allows("http://evil.example", host="127.0.0.1:8000")
+    assert not policy.allows("http://127.0.0.1:8000.evil.example", host="127.0.0.1:8000")
