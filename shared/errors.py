@@ -54,10 +54,12 @@ class GatewayError(Exception):
     code = "internal_error"
     status = 500
 
-    def __init__(self, message: str, *, details: Any = None) -> None:
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        if code is not None:  # a more precise code than the class's, e.g. "unknown_product"
+            self.code = code
         # The client's ``ref`` of the frame that caused this error, echoed in the reply.
         self.ref: str | int | None = None
 

@@ -55,5 +55,6 @@ def resolve_products(odoo: OdooCall, codes: Iterable[str]) -> dict[str, int]:
             f"Unknown product reference(s) in Odoo: {', '.join(missing)}. "
             "Check the internal reference (default_code) and submit a new task.",
             details={"products": missing},
+            code="unknown_product",
         )
     return found

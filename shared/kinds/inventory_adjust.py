@@ -64,6 +64,7 @@ def _resolve_location(odoo: OdooCall, name: str) -> int:
             f"Unknown stock location '{name}' in Odoo (expected the complete name of an "
             "internal location, such as 'WH/Stock'). Fix the location and submit a new task.",
             details={"location": name},
+            code="unknown_location",
         )
     location_id: int = rows[0]["id"]
     return location_id
@@ -99,6 +100,7 @@ def apply(odoo: OdooCall, ref: str, payload: dict[str, Any]) -> dict[str, Any]:
             f"Odoo did not apply the count: it answered with {wizard}, which means the "
             "stock changed since it was counted. Count again and submit a new task.",
             details={"odoo_action": wizard},
+            code="inventory_conflict",
         )
     return {"move_ids": _find_moves(odoo, ref), "quant_ids": sorted(quant_ids)}
 

@@ -48,6 +48,7 @@ def _resolve_customer(odoo: OdooCall, name: str) -> int:
         raise PermanentTaskError(
             f"{problem} named '{name}' in Odoo. Use the customer's exact name and submit a new task.",
             details={"customer": name},
+            code="unknown_customer",
         )
     return ids[0]
 
