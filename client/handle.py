@@ -89,14 +89,18 @@ class TaskHandle:
                 TaskEvent(entry.task_id, entry.last_seq, entry.status, 0, entry.result, entry.error)
             )
         self._changed = asyncio.Event()
-        # Transport bookkeeping (in memory only): written to a socket or POSTed in this process,
-        # and not to be resent before this loop time (after a "try again later" answer).
-        self.sent = False
+        # Bookkeeping in memory only: how often this process wrote it to a socket or POSTed it
+        # (minus sends a gateway provably ignored, as on a connection refused for its token);
+        # row created by this process; not to be resent before this loop time ("retry later").
+        self.sends = 0
+        self.created_here = False
         self.not_before = 0.0
         self.surfaced = False
 
     def __repr__(self) -> str:
-        return f"<TaskHandle key={self.key} task_id={self._task_id} status={self._status} seq={self._last_seq}>"
+        return (
+            f"<TaskHandle key={self.key} task_id={self._task_id} status={self._status} seq={self._last_seq}>"
+        )
 
     @property
     def task_id(self) -> str | None:
@@ -153,7 +157,7 @@ class TaskHandle:
             changed = self._changed  # taken before the check, so no notification slips between
             if ready():
                 return
-            self._ledger.raise_if_stopped()
+            self._ledger.waiting()
             await changed.wait()
 
     def _failure(self) -> Exception:
@@ -161,7 +165,10 @@ class TaskHandle:
         if self._status == "unknown":
             return TaskNotFound(self._task_id or "?")
         return SubmissionRejected(
-            str(error.get("code", "rejected")), str(error.get("message", "")), error.get("details"), key=self.key
+            str(error.get("code", "rejected")),
+            str(error.get("message", "")),
+            error.get("details"),
+            key=self.key,
         )
 
     async def accepted(self) -> str:

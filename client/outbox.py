@@ -122,6 +122,10 @@ class Outbox:
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
 
+    @property
+    def closed(self) -> bool:
+        return self._db is None
+
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
             raise RuntimeError("the outbox is closed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,11 +24,11 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.kinds import field_errors
-from shared.protocol import SubmitBody
+from shared.protocol import IDEMPOTENCY_KEY_PATTERN, SubmitBody
 
 __all__ = ["error_response", "get_task", "healthz", "list_events", "openapi", "readyz", "submit_task"]
 
-_IDEMPOTENCY_KEY_MAX = 255
+_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 def error_response(err: GatewayError) -> JSONResponse:
@@ -68,11 +69,15 @@ async def _json_body(request: Request, limit: int) -> Any:
 async def submit_task(request: Request) -> Response:
     state = gateway_state(request.app)
     principal = _principal(request, state)
-    key = request.headers.get("idempotency-key", "").strip().strip('"')
+    key = request.headers.get("idempotency-key", "").strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]  # a Structured Field string: the quotes are not part of the key
     if not key:
         raise InvalidRequest("The 'Idempotency-Key' header is required (a UUID per submission).")
-    if len(key) > _IDEMPOTENCY_KEY_MAX or not key.isprintable():
-        raise InvalidRequest(f"The 'Idempotency-Key' must be 1-{_IDEMPOTENCY_KEY_MAX} printable characters.")
+    if not _KEY.fullmatch(key):
+        raise InvalidRequest(
+            "The 'Idempotency-Key' must be 1-255 printable ASCII characters without spaces or quotes."
+        )
     raw = await _json_body(request, state.settings.max_body_bytes)
     try:
         body = SubmitBody.model_validate(raw)

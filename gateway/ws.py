@@ -129,15 +129,18 @@ class WsSession:
             self.send(error_frame(frame.ref if frame is not None else None, err))
 
     async def _submit(self, frame: SubmitFrame) -> None:
+        # Checked before submitting: once accepted, the task must be watched, not refused.
+        self._check_capacity(1)
         outcome = await self.state.submissions.submit(
             self.principal, frame.idempotency_key, frame.kind, frame.payload
         )
         task = outcome.task
-        self._watch(task.id, 0)
+        self.state.hub.watch(self.id, task.id, 0)
         self.send(accepted_frame(frame.ref, task.id, outcome.duplicate, task.status))
         await self.sync(task.id, 0)
 
     async def _resume(self, frame: ResumeFrame) -> None:
+        self._check_capacity(len(frame.tasks))
         tasks: dict[str, dict[str, Any]] = {}
         unknown: list[str] = []
         to_sync: list[tuple[str, int]] = []
@@ -150,16 +153,15 @@ class WsSession:
             # the status and seq here are still the task's true current state.
             recovered = not (task.history_pruned and seen < task.seq)
             tasks[task_id] = {"status": task.status.value, "seq": task.seq, "recovered": recovered}
-            self._watch(task_id, seen)
+            self.state.hub.watch(self.id, task_id, seen)
             to_sync.append((task_id, seen))
         self.send({"type": "resumed", "ref": frame.ref, "tasks": tasks, "unknown": unknown})
         for task_id, seen in to_sync:
             await self.sync(task_id, seen)
 
-    def _watch(self, task_id: str, after_seq: int) -> None:
-        if self.state.hub.watch_count(self.id) >= MAX_WATCHES:
+    def _check_capacity(self, more: int) -> None:
+        if self.state.hub.watch_count(self.id) + more > MAX_WATCHES:
             raise InvalidRequest(f"A connection may watch at most {MAX_WATCHES} tasks; open another.")
-        self.state.hub.watch(self.id, task_id, after_seq)
 
 
 async def _authenticate(ws: WebSocket, state: GatewayState) -> str:

@@ -18,6 +18,7 @@ from shared.events import TaskEvent, TaskStatus
 from shared.kinds import field_errors
 
 __all__ = [
+    "IDEMPOTENCY_KEY_PATTERN",
     "MAX_RESUME_TASKS",
     "AuthFrame",
     "ClientFrame",
@@ -33,7 +34,10 @@ __all__ = [
 ]
 
 MAX_RESUME_TASKS = 1000
-IdempotencyKey = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")]
+# Printable ASCII without spaces or double quotes, the same over HTTP and WebSocket. (Over
+# HTTP the header may be a Structured Field string, '"key"': the quotes are not the key.)
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21\x23-\x7e]{1,255}$"
+IdempotencyKey = Annotated[str, Field(pattern=IDEMPOTENCY_KEY_PATTERN)]
 Ref = Annotated[str, Field(max_length=128)] | StrictInt | None
 
 

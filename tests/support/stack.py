@@ -63,6 +63,10 @@ class Stack:
         self.worker.stop()
         self.worker = start_worker(self.env, self.log_dir)
 
+    def restart_worker_with(self, threads: int) -> None:
+        self.worker.stop()
+        self.worker = start_worker(self.env, self.log_dir, threads=threads)
+
     def kill_worker_child(self) -> None:
         """SIGKILL the Dramatiq worker process (not the master), as the OOM killer would."""
         children = child_pids(self.worker.pid)

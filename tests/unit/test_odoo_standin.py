@@ -21,8 +21,9 @@ from typing import Any
 import odoorpc
 import pytest
 
-from tests.odoo_standin import Effect, FaultRule, OdooStandin
+from tests.odoo_standin import Effect, FaultRule, OdooStandin, orm
 from tests.odoo_standin.domain import LeafValue, matches
+from tests.odoo_standin.models import Env, call
 
 ROOT = Path(__file__).resolve().parents[2]
 INV_CTX = {"inventory_mode": True}
@@ -607,3 +608,185 @@ def test_cli_runs_and_stops_on_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# --------------------------------------------------------------------------- undo log and indexes
+
+
+def snapshot(s: OdooStandin) -> dict[str, Any]:
+    """Every table (rows and iteration order), counters, sequences and effects, by value."""
+    db = s.dispatcher.database
+    return {
+        "tables": {m: [(i, dict(r)) for i, r in db.tables[m].items()] for m in db.schema},
+        "next_ids": dict(db.next_ids),
+        "sequences": dict(db.sequences),
+        "effects": [e.to_dict() for e in s.effects()],
+    }
+
+
+def order_with_lines(odoo: Any, ref: str, partner: int = 7) -> int:
+    lines = [(0, 0, {"product_id": 4, "product_uom_qty": 2}), (0, 0, {"product_id": 5})]
+    return int(
+        odoo.execute_kw(
+            "sale.order", "create", [{"partner_id": partner, "client_order_ref": ref, "order_line": lines}]
+        )
+    )
+
+
+def test_failed_multi_create_leaves_no_trace(standin: OdooStandin, odoo: Any) -> None:
+    order_with_lines(odoo, "KEEP")
+    before = snapshot(standin)
+    vals = [
+        {"partner_id": 7, "client_order_ref": "GONE", "order_line": [(0, 0, {"product_id": 4})]},
+        {"partner_id": 8, "client_order_ref": "GONE-2"},
+        {"client_order_ref": "no partner"},  # fails after two orders and a line were inserted
+    ]
+    with pytest.raises(odoorpc.error.RPCError, match="Missing required fields on sale.order"):
+        odoo.execute_kw("sale.order", "create", [vals])
+    assert snapshot(standin) == before
+    # nothing stale in the indexes either
+    assert odoo.execute_kw("sale.order", "search", [[("client_order_ref", "in", ["GONE", "GONE-2"])]]) == []
+    assert odoo.execute_kw("sale.order", "search", [[("name", "=like", "S%")]]) == [1]
+    assert odoo.execute_kw("sale.order.line", "search", [[("order_id", "=", 2)]]) == []
+    # ids and the sale.order sequence were not consumed
+    new_id = order_with_lines(odoo, "NEXT")
+    [order] = odoo.execute_kw("sale.order", "read", [[new_id]], {"fields": ["name", "order_line"]})
+    assert order == {"id": 2, "name": "S00002", "order_line": [3, 4]}
+    assert [e.ids for e in standin.effects()] == [[1], [2]]
+
+
+def test_failed_write_leaves_no_trace(standin: OdooStandin, odoo: Any) -> None:
+    order_id = order_with_lines(odoo, "OLD-REF")
+    order_with_lines(odoo, "OTHER")
+    before = snapshot(standin)
+    commands = [
+        (1, 1, {"product_uom_qty": 9}),  # change a line
+        (2, 2),  # delete a line (re-inserted in place on rollback)
+        (0, 0, {"product_id": 6}),  # add a line
+        (1, 999, {"product_uom_qty": 1}),  # MissingError: the whole write is undone
+    ]
+    with pytest.raises(odoorpc.error.RPCError, match="Record does not exist") as exc:
+        odoo.execute_kw(
+            "sale.order", "write", [[order_id], {"client_order_ref": "NEW-REF", "order_line": commands}]
+        )
+    assert rpc_error_name(exc) == "odoo.exceptions.MissingError"
+    assert snapshot(standin) == before
+    assert odoo.execute_kw("sale.order", "search", [[("client_order_ref", "=", "NEW-REF")]]) == []
+    assert odoo.execute_kw("sale.order", "search", [[("client_order_ref", "=", "OLD-REF")]]) == [order_id]
+    assert odoo.execute_kw("sale.order.line", "search", [[("order_id", "=", order_id)]]) == [1, 2]
+    # the same write without the bad command goes through, then a failing write on partners
+    odoo.execute_kw(
+        "sale.order", "write", [[order_id], {"client_order_ref": "NEW-REF", "order_line": commands[:3]}]
+    )
+    assert odoo.execute_kw("sale.order", "search", [[("client_order_ref", "=", "NEW-REF")]]) == [order_id]
+    assert odoo.execute_kw("sale.order", "read", [[order_id]], {"fields": ["order_line"]})[0][
+        "order_line"
+    ] == [1, 5]
+    before = snapshot(standin)
+    with pytest.raises(odoorpc.error.RPCError, match="Record does not exist"):
+        odoo.execute_kw("res.partner", "write", [[8, 999], {"name": "Renamed"}])
+    with pytest.raises(odoorpc.error.RPCError, match="Missing required fields"):
+        odoo.execute_kw("sale.order", "write", [[order_id], {"client_order_ref": "X", "partner_id": False}])
+    assert snapshot(standin) == before
+
+
+def test_failed_inventory_apply_and_nested_savepoints(standin: OdooStandin, odoo: Any) -> None:
+    quant = odoo.execute_kw(
+        "stock.quant",
+        "create",
+        [{"product_id": 1, "location_id": 8, "inventory_quantity": 5}],
+        {"context": INV_CTX},
+    )
+    before = snapshot(standin)
+    db = standin.dispatcher.database
+
+    def apply_then_fail() -> None:
+        odoo_env = Env(db, 2, {"inventory_name": "GW-x"})
+        call(odoo_env, "stock.quant", "action_apply_inventory", [[quant]], {})
+        assert len(db.tables["stock.move"]) == 1 and db.tables["stock.quant"][quant]["quantity"] == 5.0
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        standin.dispatcher.transaction(apply_then_fail)
+    assert snapshot(standin) == before
+
+    # an inner transaction is a savepoint: undone alone, kept if the outer one commits
+    with db.transaction():
+        db.insert("res.partner", {"name": "Outer"})
+        with pytest.raises(RuntimeError), db.transaction():
+            db.tables["res.partner"][8]["name"] = "Inner"
+            db.insert("res.partner", {"name": "Inner new"})
+            raise RuntimeError("inner")
+        db.tables["res.partner"][7]["name"] = "Outer rename"
+    names = {r["name"] for r in standin.records("res.partner")}
+    assert {"Outer", "Outer rename", "Second Customer"} <= names and "Inner new" not in names
+    assert odoo.execute_kw("res.partner", "search", [[("name", "=", "Inner")]]) == []
+    assert odoo.execute_kw("res.partner", "search", [[("name", "=", "Outer rename")]]) == [7]
+
+
+def test_index_gives_the_scan_results(
+    standin: OdooStandin, odoo: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refs = [f"GW-{n}-{uuid.uuid4()}" for n in range(6)]
+    for n, ref in enumerate(refs):
+        order_with_lines(odoo, ref, partner=7 if n % 2 else 8)
+    odoo.execute_kw("sale.order", "create", [{"partner_id": 7}])  # no client_order_ref
+    odoo.execute_kw("product.product", "write", [[5], {"active": False}])
+    for product in (1, 2):
+        quant = odoo.execute_kw(
+            "stock.quant",
+            "create",
+            [{"product_id": product, "location_id": 8, "inventory_quantity": 3}],
+            {"context": {**INV_CTX, "inventory_name": f"{refs[product]}"}},
+        )
+        odoo.execute_kw(
+            "stock.quant", "action_apply_inventory", [[quant]], {"context": {"inventory_name": refs[product]}}
+        )
+    cases: list[tuple[str, list[Any], dict[str, Any]]] = [
+        ("sale.order", [("client_order_ref", "=", refs[3])], {}),
+        ("sale.order", [("client_order_ref", "in", [refs[1], refs[4], "nope"])], {"order": "name asc"}),
+        ("sale.order", ["|", ("client_order_ref", "=", refs[0]), ("name", "=", "S00005")], {}),
+        ("sale.order", ["!", ("client_order_ref", "=", refs[0])], {"limit": 3, "offset": 1}),
+        ("sale.order", [("client_order_ref", "=", False)], {}),
+        ("sale.order", [("client_order_ref", "!=", refs[2])], {}),
+        ("sale.order", [("name", "=like", "S0000_")], {"order": "name desc"}),
+        ("sale.order", [("client_order_ref", "=like", "GW-1%"), ("partner_id", "=", 7)], {}),
+        ("sale.order", [("client_order_ref", "=like", "GW-%"), ("partner_id", "in", [8, 99])], {}),
+        ("sale.order", [("partner_id", "=", "Demo Customer")], {}),
+        ("sale.order", [("id", "in", [1, 3, 999]), ("partner_id", "=", 8)], {}),
+        ("sale.order", [("order_line.product_id", "=", 4), ("client_order_ref", "in", refs[:3])], {}),
+        ("sale.order", ["&", ("client_order_ref", "in", []), ("name", "=", "S00001")], {}),
+        ("sale.order", [], {"order": "amount_total desc, id"}),
+        ("sale.order.line", [("order_id", "in", [2, 4]), ("product_id", "=", 5)], {}),
+        ("product.product", [("default_code", "in", ["DEMO-001", "DEMO-005", "SERVICE-001"])], {}),
+        ("product.product", [("default_code", "in", ["DEMO-005"]), ("active", "in", [True, False])], {}),
+        ("product.product", [("default_code", "=like", "DEMO-01%")], {"order": "default_code desc"}),
+        ("res.partner", [("name", "=", "Demo Customer")], {}),
+        ("stock.move", [("is_inventory", "=", True), ("name", "=like", f"{refs[1]}%")], {}),
+        ("stock.move", [("is_inventory", "=", True), ("name", "=like", "GW-%")], {}),
+        ("stock.location", [("complete_name", "=", "WH/Stock")], {}),
+        ("stock.quant", [("product_id", "=", 2), ("location_id", "=", 8)], {}),
+    ]
+    indexed = [odoo.execute_kw(model, "search", [domain], kw) for model, domain, kw in cases]
+    env = Env(standin.dispatcher.database, 2, {})
+    narrowed = [orm._domain_ids(env, model, domain) for model, domain, _ in cases]
+    assert narrowed[0] == {4} and narrowed[1] == {2, 5} and narrowed[2] == {1, 5} and narrowed[12] == set()
+    assert narrowed[6] == {1, 2, 3, 4, 5, 6, 7} and narrowed[19] == set(indexed[19])  # =like prefixes
+    assert narrowed[3] is None and narrowed[9] is None  # "!" and many2one-by-name: full scan
+    monkeypatch.setattr(orm, "_checked", lambda env, model, domain: False)  # always scan
+    scanned = [odoo.execute_kw(model, "search", [domain], kw) for model, domain, kw in cases]
+    assert indexed == scanned
+    assert indexed[0] == [4] and indexed[2] == [5, 1] and indexed[12] == []
+    assert len(indexed[19]) == 1 and len(indexed[20]) == 2
+
+
+def test_indexed_search_still_rejects_bad_domains(odoo: Any) -> None:
+    order_with_lines(odoo, "R")
+    with pytest.raises(odoorpc.error.RPCError, match="Invalid field 'bogus'") as exc:
+        odoo.execute_kw("sale.order", "search", [[("client_order_ref", "=", "nope"), ("bogus", "=", 1)]])
+    assert rpc_error_name(exc) == "builtins.ValueError"
+    with pytest.raises(odoorpc.error.RPCError, match="missing operand") as exc:
+        odoo.execute_kw("sale.order", "search", [["&", ("client_order_ref", "=", "nope")]])
+    assert rpc_error_name(exc) == "builtins.ValueError"
+    with pytest.raises(odoorpc.error.RPCError, match="Invalid leaf"):
+        odoo.execute_kw("sale.order", "search", [[("client_order_ref", "~", "R"), ("id", "=", 1)]])

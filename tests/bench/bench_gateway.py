@@ -1,0 +1,157 @@
+"""Benchmark: acknowledgement throughput and latency, end-to-end completion, and memory
+per idle WebSocket, on the real stack (RabbitMQ, PostgreSQL or SQLite, real processes).
+
+    .venv/bin/python -m tests.bench.bench_gateway --tasks 2000 --concurrency 50 --sockets 1000
+
+Prints a table and writes the figures as JSON (``--json``). Figures, not assertions:
+timing targets do not belong in pass/fail tests on a shared 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+from tests.support.processes import ROOT
+from tests.support.services import create_pg_database, drop_pg_database
+from tests.support.stack import TOKENS, Stack, running_stack
+
+HEADERS = {"Authorization": f"Bearer {TOKENS['demo']}"}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def submit_all(stack: Stack, tasks: int, concurrency: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    ids: list[str] = []
+    semaphore = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=stack.base, timeout=60, limits=limits) as http:
+
+        async def one(i: int) -> None:
+            payload = {
+                "customer": "Demo Customer",
+                "lines": [{"product": f"DEMO-{1 + i % 20:03d}", "quantity": 1}],
+            }
+            async with semaphore:
+                started = time.perf_counter()
+                response = await http.post(
+                    "/v1/tasks",
+                    headers={**HEADERS, "Idempotency-Key": str(uuid.uuid4())},
+                    json={"kind": "sale.order.create", "payload": payload},
+                )
+                latencies.append(time.perf_counter() - started)
+            assert response.status_code == 202, response.text
+            ids.append(response.json()["task_id"])
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(tasks)))
+        ack_seconds = time.perf_counter() - started
+        # End to end: until every task is final in the store (polling a sample is not
+        # enough; poll all, in pages).
+        pending = set(ids)
+        while pending:
+            done = set()
+            for task_id in list(pending)[:200]:
+                body = (await http.get(f"/v1/tasks/{task_id}", headers=HEADERS)).json()
+                if body["status"] in ("succeeded", "failed"):
+                    done.add(task_id)
+            pending -= done
+            if pending and not done:
+                await asyncio.sleep(0.2)
+        total_seconds = time.perf_counter() - started
+    return {
+        "tasks": tasks,
+        "concurrency": concurrency,
+        "ack_per_second": round(tasks / ack_seconds, 1),
+        "ack_p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
+        "ack_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+        "end_to_end_per_second": round(tasks / total_seconds, 1),
+        "end_to_end_seconds": round(total_seconds, 1),
+    }
+
+
+async def idle_sockets(stack: Stack, count: int) -> dict[str, Any]:
+    gateway_pid = stack.gateways[0][0].pid
+    before = rss_kib(gateway_pid)
+    sockets = []
+    started = time.perf_counter()
+    for start in range(0, count, 100):
+        batch = await asyncio.gather(
+            *(
+                websockets.connect(stack.ws, additional_headers=HEADERS)
+                for _ in range(start, min(count, start + 100))
+            )
+        )
+        sockets.extend(batch)
+    open_seconds = time.perf_counter() - started
+    # Each socket pings once, so the session is fully set up (auth, registry, queues).
+    for ws in sockets:
+        await ws.send('{"type":"ping"}')
+    for ws in sockets:
+        await ws.recv()
+    await asyncio.sleep(1.0)
+    after = rss_kib(gateway_pid)
+    await asyncio.gather(*(ws.close() for ws in sockets))
+    return {
+        "sockets": count,
+        "open_seconds": round(open_seconds, 2),
+        "gateway_rss_before_mib": round(before / 1024, 1),
+        "gateway_rss_after_mib": round(after / 1024, 1),
+        "kib_per_socket": round((after - before) / count, 1),
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    database = create_pg_database() if args.store == "postgres" else None
+    url = database or f"sqlite:///{ROOT / 'test-artifacts' / f'bench-{uuid.uuid4().hex[:6]}.sqlite3'}"
+    overrides = {"LOG_LEVEL": "WARNING"}
+    try:
+        with running_stack(url, ROOT / "test-artifacts" / "logs", gateways=1, **overrides) as stack:
+            stack.restart_worker_with(threads=args.threads)
+            results = {"store": args.store, "worker_threads": args.threads}
+            results["submit"] = await submit_all(stack, args.tasks, args.concurrency)
+            results["sockets"] = await idle_sockets(stack, args.sockets)
+            return results
+    finally:
+        if database:
+            drop_pg_database(database)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--sockets", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--store", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument("--json", type=Path, default=ROOT / "test-artifacts" / "bench.json")
+    args = parser.parse_args()
+    results = asyncio.run(run(args))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

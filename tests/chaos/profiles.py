@@ -1,0 +1,45 @@
+"""How hard a chaos run pushes: the short profile runs in ``make test`` (under 5 minutes),
+the full one is ``make chaos``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["PROFILES", "Profile"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    tasks: int  # submissions, across all clients
+    clients: int  # simulated field devices
+    http_share: float  # share of clients that only poll over HTTP
+    submit_seconds: float  # over how long the submissions are spread
+    worker_kill_every: float  # seconds between SIGKILLs of a worker process
+    client_restarts: int  # restarts per client (from its outbox file)
+    drain_seconds: float  # after healing, how long every task may take to end
+    worker_threads: int = 8
+
+
+PROFILES = {
+    "short": Profile(
+        name="short",
+        tasks=2000,
+        clients=20,
+        http_share=0.3,
+        submit_seconds=75,
+        worker_kill_every=10,
+        client_restarts=1,
+        drain_seconds=150,
+    ),
+    "full": Profile(
+        name="full",
+        tasks=20000,
+        clients=50,
+        http_share=0.3,
+        submit_seconds=600,
+        worker_kill_every=10,
+        client_restarts=3,
+        drain_seconds=600,
+    ),
+}
