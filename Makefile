@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: install run test lint types unit integration chaos clean
+.PHONY: install run test lint types unit integration chaos bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ integration: install
 # The test command CI runs: lint, types, then every test (unit, integration, browser).
 test: lint types
 	$(PY) -m pytest
+
+# The full chaos profile: 20,000 tasks under faults; prints the table, writes JSON.
+chaos: install
+	$(PY) -m tests.chaos --profile full
+
+# Figures for the README: acknowledgement throughput/latency, memory per socket.
+bench: install
+	$(PY) -m tests.bench.bench_gateway
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -83,4 +83,4 @@ class AmqpLink:
                 await asyncio.gather(self.connection.close(), return_exceptions=True)
             self.connection = None
             await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 10.0)
+            delay = min(delay * 2, 5.0)

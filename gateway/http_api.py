@@ -75,9 +75,7 @@ async def submit_task(request: Request) -> Response:
     if not key:
         raise InvalidRequest("The 'Idempotency-Key' header is required (a UUID per submission).")
     if not _KEY.fullmatch(key):
-        raise InvalidRequest(
-            "The 'Idempotency-Key' must be 1-255 printable ASCII characters without spaces or quotes."
-        )
+        raise InvalidRequest("The 'Idempotency-Key' must be 1-255 printable ASCII characters without spaces or quotes.")
     raw = await _json_body(request, state.settings.max_body_bytes)
     try:
         body = SubmitBody.model_validate(raw)

@@ -167,9 +167,7 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
-        "/healthz": {
-            "get": {"summary": "Alive", "security": [], "responses": {"200": {"description": "alive"}}}
-        },
+        "/healthz": {"get": {"summary": "Alive", "security": [], "responses": {"200": {"description": "alive"}}}},
         "/readyz": {
             "get": {
                 "summary": "Broker, event relay and store reachable",

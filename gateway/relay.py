@@ -71,9 +71,7 @@ class EventRelay:
         await channel.set_qos(prefetch_count=64)
         events = await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
         await channel.declare_queue(STORE_QUEUE_DEAD, durable=True)
-        store_queue = await channel.declare_queue(
-            STORE_QUEUE, durable=True, arguments=store_queue_arguments()
-        )
+        store_queue = await channel.declare_queue(STORE_QUEUE, durable=True, arguments=store_queue_arguments())
         await store_queue.bind(events, routing_key="task.#")
         self._live = await channel.declare_exchange(LIVE_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True)
         live_queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
@@ -92,9 +90,7 @@ class EventRelay:
         try:
             applied = await self._store.apply_event(event)
         except StoreUnavailable as exc:
-            log.warning(
-                "store unavailable, event task=%s seq=%d requeued (%s)", event.task_id, event.seq, exc
-            )
+            log.warning("store unavailable, event task=%s seq=%d requeued (%s)", event.task_id, event.seq, exc)
             await asyncio.sleep(1.0)
             await message.nack(requeue=True)
             return

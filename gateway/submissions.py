@@ -56,8 +56,7 @@ class Submissions:
         task, created = await self._store.create_or_get(new)
         if not created and task.fingerprint != new.fingerprint:
             raise IdempotencyKeyReused(
-                "This Idempotency-Key was already used for a different submission. "
-                "Use a new key for a new submission.",
+                "This Idempotency-Key was already used for a different submission. Use a new key for a new submission.",
                 details={"task_id": task.id},
             )
         if created:

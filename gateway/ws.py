@@ -103,9 +103,7 @@ class WsSession:
                 raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
             text = message.get("text")
             if text is None:
-                self.send(
-                    error_frame(None, InvalidRequest("Binary frames are not supported; send JSON text."))
-                )
+                self.send(error_frame(None, InvalidRequest("Binary frames are not supported; send JSON text.")))
                 continue
             if len(text) > limit:
                 raise _Close(CloseCode.MESSAGE_TOO_BIG, f"frame larger than {limit} bytes")
@@ -131,9 +129,7 @@ class WsSession:
     async def _submit(self, frame: SubmitFrame) -> None:
         # Checked before submitting: once accepted, the task must be watched, not refused.
         self._check_capacity(1)
-        outcome = await self.state.submissions.submit(
-            self.principal, frame.idempotency_key, frame.kind, frame.payload
-        )
+        outcome = await self.state.submissions.submit(self.principal, frame.idempotency_key, frame.kind, frame.payload)
         task = outcome.task
         self.state.hub.watch(self.id, task.id, 0)
         self.send(accepted_frame(frame.ref, task.id, outcome.duplicate, task.status))

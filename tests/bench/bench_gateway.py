@@ -96,10 +96,7 @@ async def idle_sockets(stack: Stack, count: int) -> dict[str, Any]:
     started = time.perf_counter()
     for start in range(0, count, 100):
         batch = await asyncio.gather(
-            *(
-                websockets.connect(stack.ws, additional_headers=HEADERS)
-                for _ in range(start, min(count, start + 100))
-            )
+            *(websockets.connect(stack.ws, additional_headers=HEADERS) for _ in range(start, min(count, start + 100)))
         )
         sockets.extend(batch)
     open_seconds = time.perf_counter() - started
@@ -137,9 +134,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--sockets", type=int, default=1000)

@@ -112,9 +112,7 @@ def test_cut_then_reload_shows_final_status(page: Page, site: FaultProxy, browse
     assert outbox_size(page) == 0
 
 
-def test_submission_while_unreachable_is_sent_on_restore(
-    page: Page, site: FaultProxy, browser_stack: Stack
-) -> None:
+def test_submission_while_unreachable_is_sent_on_restore(page: Page, site: FaultProxy, browser_stack: Stack) -> None:
     online(page)
     before = applied(browser_stack)
 
@@ -211,9 +209,7 @@ def test_dead_link_is_detected_by_app_ping(browser: Any, site: FaultProxy, brows
         before = applied(browser_stack)
 
         site.blackhole(True)
-        expect(page.get_by_test_id("connection-status")).not_to_have_attribute(
-            "data-state", "online", timeout=5_000
-        )
+        expect(page.get_by_test_id("connection-status")).not_to_have_attribute("data-state", "online", timeout=5_000)
         item = submit_count(page, "WH/Stock", [("DEMO-007", 6)])
         expect(item).to_have_attribute("data-status", "queued")
 
@@ -231,9 +227,7 @@ def test_browser_offline_and_online_events(page: Page, browser_stack: Stack) -> 
     before = applied(browser_stack)
 
     page.context.set_offline(True)
-    expect(page.get_by_test_id("connection-status")).not_to_have_attribute(
-        "data-state", "online", timeout=5_000
-    )
+    expect(page.get_by_test_id("connection-status")).not_to_have_attribute("data-state", "online", timeout=5_000)
     item = submit_count(page, "WH/Stock", [("DEMO-008", 1)])
     expect(item.get_by_test_id("task-status")).to_have_text("queued offline")
 

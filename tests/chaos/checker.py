@@ -37,9 +37,7 @@ class Observations:
     acknowledged: dict[str, str] = field(default_factory=dict)  # key -> task id
     seen_final: dict[str, str] = field(default_factory=dict)  # task id -> status the client saw
     replay_mismatches: list[tuple[str, str, str]] = field(default_factory=list)  # key, first, replayed
-    store: dict[str, tuple[str, dict[str, Any] | None]] = field(
-        default_factory=dict
-    )  # id -> (status, result)
+    store: dict[str, tuple[str, dict[str, Any] | None]] = field(default_factory=dict)  # id -> (status, result)
     odoo_orders: dict[str, list[int]] = field(default_factory=dict)  # task id -> sale.order ids
 
 

@@ -83,9 +83,7 @@ class FieldDevice:
         except GatewayClientError:
             pass  # the client was restarted; the new one follows the row from its outbox
 
-    async def submit_all(
-        self, count: int, seconds: float, rng: random.Random, restart_at: list[float]
-    ) -> None:
+    async def submit_all(self, count: int, seconds: float, rng: random.Random, restart_at: list[float]) -> None:
         started = time.monotonic()
         times = sorted(rng.uniform(0, seconds) for _ in range(count))
         restarts = sorted(restart_at)

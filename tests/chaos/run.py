@@ -22,20 +22,25 @@ __all__ = ["format_report", "run_profile"]
 
 
 def _recoveries(faults: list[Fault], finals: list[float]) -> dict[str, dict[str, Any]]:
-    """Per kind of fault: how long from the fault until a task ended again after it healed."""
+    """Per kind of fault: how long it lasted (until every gateway was ready again, or the
+    link healed) and how long from the fault until a task ended again after it healed."""
     ordered = sorted(finals)
-    by_name: dict[str, list[float]] = defaultdict(list)
+    outages: dict[str, list[float]] = defaultdict(list)
+    recoveries: dict[str, list[float]] = defaultdict(list)
     for fault in faults:
-        after = next((t for t in ordered if t >= max(fault.healed, fault.began)), None)
+        healed = max(fault.healed, fault.began)
+        outages[fault.name].append(healed - fault.began)
+        after = next((t for t in ordered if t >= healed), None)
         if after is not None:
-            by_name[fault.name].append(after - fault.began)
+            recoveries[fault.name].append(after - fault.began)
     return {
         name: {
-            "count": len(values),
+            "count": len(outages[name]),
+            "outage_p50_s": round(statistics.median(outages[name]), 2),
             "recovery_p50_s": round(statistics.median(values), 2),
             "recovery_max_s": round(max(values), 2),
         }
-        for name, values in sorted(by_name.items())
+        for name, values in sorted(recoveries.items())
     }
 
 
@@ -106,8 +111,7 @@ async def run_profile(profile: Profile, work_dir: Path, seed: int = 1) -> dict[s
             "replayed_submissions": replayer.replayed,
             "worker_starts": system.workers.starts if system.workers else 0,
             "faults": {
-                name: sum(1 for f in nemesis.log if f.name == name)
-                for name in sorted({f.name for f in nemesis.log})
+                name: sum(1 for f in nemesis.log if f.name == name) for name in sorted({f.name for f in nemesis.log})
             },
             "recovery": _recoveries([f for f in nemesis.log if not f.name.startswith("odoo ")], finals),
             "seconds_total": round(ended - started, 1),
@@ -138,16 +142,15 @@ def format_report(figures: dict[str, Any]) -> str:
         f"{'check':<32}{'count':>7}",
     ]
     lines += [f"{name:<32}{figures['counters'][name]:>7}" for name in COUNTERS]
-    lines += ["", f"{'fault':<32}{'times':>7}{'recovery p50 s':>16}{'max s':>8}"]
+    lines += ["", f"{'fault':<32}{'times':>7}{'lasted p50 s':>14}{'recovered p50 s':>17}{'max s':>8}"]
     for name, times in figures["faults"].items():
         rec = figures["recovery"].get(name)
+        lasted = f"{rec['outage_p50_s']:.2f}" if rec else "-"
         p50 = f"{rec['recovery_p50_s']:.2f}" if rec else "-"
         worst = f"{rec['recovery_max_s']:.2f}" if rec else "-"
-        lines.append(f"{name:<32}{times:>7}{p50:>16}{worst:>8}")
+        lines.append(f"{name:<32}{times:>7}{lasted:>14}{p50:>17}{worst:>8}")
     lines.append("")
     lines.append(
-        "PASS: nothing lost, nothing duplicated"
-        if figures["ok"]
-        else f"FAIL: {json.dumps(figures['examples'])}"
+        "PASS: nothing lost, nothing duplicated" if figures["ok"] else f"FAIL: {json.dumps(figures['examples'])}"
     )
     return "\n".join(lines)

@@ -242,9 +242,7 @@ class ChaosSystem:
         return {row[0]: (row[1], json.loads(row[2]) if row[2] else None) for row in rows}
 
     def odoo_effect_count(self) -> int:
-        effects = httpx.get(
-            f"{self.standin_url}/_standin/effects?model=sale.order&method=create", timeout=120
-        )
+        effects = httpx.get(f"{self.standin_url}/_standin/effects?model=sale.order&method=create", timeout=120)
         return len(effects.json())
 
 
@@ -267,9 +265,7 @@ def random_odoo_fault(rng: random.Random) -> dict[str, Any]:
         [("sale.order", "create")] * 4
         + [("sale.order", "search_read"), ("res.partner", "search"), ("product.product", "search_read")]
     )
-    kind = rng.choice(
-        ["error", "http_502", "http_503", "reset", "delay_before", "delay_after", "commit_then_drop"]
-    )
+    kind = rng.choice(["error", "http_502", "http_503", "reset", "delay_before", "delay_after", "commit_then_drop"])
     rule: dict[str, Any] = {"model": target[0], "method": target[1], "times": rng.randint(1, 3)}
     if kind == "error":
         rule |= {

@@ -126,9 +126,7 @@ async def test_http_bad_input(stack: Stack) -> None:
             "/v1/tasks", headers={"Authorization": "Bearer nope", "Idempotency-Key": "k"}, json=good
         )
         no_key = await http.post("/v1/tasks", headers=stack.headers(), json=good)
-        bad_json = await http.post(
-            "/v1/tasks", headers=stack.headers(key=str(uuid.uuid4())), content=b"{nope"
-        )
+        bad_json = await http.post("/v1/tasks", headers=stack.headers(key=str(uuid.uuid4())), content=b"{nope")
         bad_body = await http.post(
             "/v1/tasks", headers=stack.headers(key=str(uuid.uuid4())), json={"kind": "sale.order.create"}
         )

@@ -57,9 +57,7 @@ FAST: dict[str, Any] = {
 def sale_creates(stack: Stack, task_id: str) -> int:
     """Committed ``sale.order.create`` calls that carry this task's reference."""
     ref = json.dumps(f"GW-{task_id}")
-    return sum(
-        ref in json.dumps(e.values) for e in stack.standin.effects(model="sale.order", method="create")
-    )
+    return sum(ref in json.dumps(e.values) for e in stack.standin.effects(model="sale.order", method="create"))
 
 
 def orders_by_ref(stack: Stack) -> Counter[str]:
@@ -125,9 +123,7 @@ async def test_submit_over_websocket_succeeds_and_applies_once(pg_stack: Stack, 
     assert applies[-1].context.get("inventory_name") == f"GW-{inventory_events[-1].task_id}"
 
 
-async def test_a_rejected_submission_fails_its_handle_and_leaves_the_outbox(
-    pg_stack: Stack, tmp_path: Path
-) -> None:
+async def test_a_rejected_submission_fails_its_handle_and_leaves_the_outbox(pg_stack: Stack, tmp_path: Path) -> None:
     async with GatewayClient(pg_stack.base, TOKEN, tmp_path / "outbox.sqlite3", **FAST) as client:
         bad = await client.submit("sale.order.create", {"customer": "Demo Customer", "lines": []})
         with pytest.raises(SubmissionRejected) as caught:
@@ -180,9 +176,7 @@ async def test_cuts_mid_submit_and_mid_wait_lose_nothing_and_apply_each_task_onc
 ) -> None:
     stack = pg_stack
     # Each Odoo create takes a while, so tasks are still running while the links are being cut.
-    stack.standin.add_fault(
-        FaultRule(kind="delay", model="sale.order", method="create", seconds=0.4, times=20)
-    )
+    stack.standin.add_fault(FaultRule(kind="delay", model="sale.order", method="create", seconds=0.4, times=20))
     proxy.set_latency(0.03)  # frames spend time in flight, where a cut catches them
     orders_before = sum(orders_by_ref(stack).values())
     handles: list[TaskHandle] = []
@@ -358,9 +352,7 @@ async def test_a_killed_client_resends_and_resumes_after_restart(
 
 
 async def test_http_polling_when_preferred(pg_stack: Stack, tmp_path: Path) -> None:
-    async with GatewayClient(
-        pg_stack.base, TOKEN, tmp_path / "o.sqlite3", prefer_http=True, **FAST
-    ) as client:
+    async with GatewayClient(pg_stack.base, TOKEN, tmp_path / "o.sqlite3", prefer_http=True, **FAST) as client:
         handle = await client.submit("sale.order.create", SALE)
 
         async def all_events() -> list[Any]:
@@ -377,9 +369,7 @@ async def test_http_polling_when_preferred(pg_stack: Stack, tmp_path: Path) -> N
 async def test_http_fallback_when_the_websocket_port_refuses(pg_stack: Stack, tmp_path: Path) -> None:
     refusing = f"ws://127.0.0.1:{free_port()}/v1/ws"
     options = {**FAST, "ws_failures_before_http": 2}
-    async with GatewayClient(
-        pg_stack.base, TOKEN, tmp_path / "o.sqlite3", ws_url=refusing, **options
-    ) as client:
+    async with GatewayClient(pg_stack.base, TOKEN, tmp_path / "o.sqlite3", ws_url=refusing, **options) as client:
         handles = [await client.submit("sale.order.create", SALE) for _ in range(2)]
         finals = await results(handles, 60)
         assert client.transport == "http" and client.connections == 0
@@ -409,9 +399,7 @@ def gwctl(
     *args: str, url: str, outbox: Path, token: str = TOKEN, timeout: float = 90
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GATEWAY_URL": url, "GATEWAY_TOKEN": token, "GWCTL_OUTBOX": str(outbox)}
-    return subprocess.run(
-        [GWCTL, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return subprocess.run([GWCTL, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
@@ -425,9 +413,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
 def test_cli_submit_wait_outbox_status_and_watch(pg_stack: Stack, tmp_path: Path) -> None:
     outbox = tmp_path / "cli.sqlite3"
     payload = json.dumps(SALE)
-    done = gwctl(
-        "submit", "sale.order.create", "--payload", payload, "--wait", url=pg_stack.base, outbox=outbox
-    )
+    done = gwctl("submit", "sale.order.create", "--payload", payload, "--wait", url=pg_stack.base, outbox=outbox)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     task_id = lines[0]
@@ -464,9 +450,7 @@ def test_cli_submit_wait_outbox_status_and_watch(pg_stack: Stack, tmp_path: Path
 
     payload_file = tmp_path / "inventory.json"
     payload_file.write_text(json.dumps(INVENTORY))
-    queued = gwctl(
-        "submit", "inventory.adjust", "--file", str(payload_file), url=pg_stack.base, outbox=outbox
-    )
+    queued = gwctl("submit", "inventory.adjust", "--file", str(payload_file), url=pg_stack.base, outbox=outbox)
     assert queued.returncode == 0, queued.stderr
     listed = gwctl("outbox", url=pg_stack.base, outbox=outbox)
     assert queued.stdout.strip() in listed.stdout  # followed until its ending is seen

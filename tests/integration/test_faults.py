@@ -34,9 +34,7 @@ def created_order_effects(stack: Stack, task_id: str) -> int:
     count = 0
     for effect in stack.standin.effects(model="sale.order", method="create"):
         values = effect.values if isinstance(effect.values, list) else [effect.values]
-        count += sum(
-            1 for v in values if isinstance(v, dict) and v.get("client_order_ref") == f"GW-{task_id}"
-        )
+        count += sum(1 for v in values if isinstance(v, dict) and v.get("client_order_ref") == f"GW-{task_id}")
     return count
 
 
@@ -98,9 +96,7 @@ async def test_502_after_commit_is_resolved_by_lookup(stack: Stack) -> None:
 
 
 async def test_exhausted_retries_fail_and_dead_letter(stack: Stack) -> None:
-    stack.standin.add_fault(
-        FaultRule(kind="http_status", model="sale.order", method="create", status=503, times=-1)
-    )
+    stack.standin.add_fault(FaultRule(kind="http_status", model="sale.order", method="create", status=503, times=-1))
     try:
         task_id = await submit_sale(stack)
         final = await asyncio.to_thread(stack.wait_final, task_id, 90.0)
@@ -117,9 +113,7 @@ async def test_worker_sigkilled_mid_write_ends_succeeded_once(pg_stack: Stack) -
     # The write sits in Odoo for 1.5 s before it commits; the worker dies meanwhile.
     stack.standin.add_fault(FaultRule(kind="delay", model="sale.order", method="create", seconds=1.5))
     task_id = await submit_sale(stack, "DEMO-005")
-    wait_for(
-        lambda: any(e["status"] == "running" for e in events(stack, task_id)), 30, "the attempt to start"
-    )
+    wait_for(lambda: any(e["status"] == "running" for e in events(stack, task_id)), 30, "the attempt to start")
     time.sleep(0.5)  # lookups done; the create is now inside Odoo's delay
     stack.kill_worker_child()
     # The Dramatiq master notices and exits; a supervisor restarts it, as in production.

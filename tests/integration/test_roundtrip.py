@@ -21,15 +21,11 @@ def orders_for(stack: Stack, task_id: str) -> list[dict[str, Any]]:
 
 
 def inventory_moves_for(stack: Stack, task_id: str) -> list[dict[str, Any]]:
-    return [
-        m for m in stack.standin.records("stock.move") if str(m.get("name", "")).startswith(f"GW-{task_id}")
-    ]
+    return [m for m in stack.standin.records("stock.move") if str(m.get("name", "")).startswith(f"GW-{task_id}")]
 
 
 async def ws_connect(url: str, principal: str = "demo", **kwargs: Any) -> Any:
-    return await websockets.connect(
-        url, additional_headers={"Authorization": f"Bearer {TOKENS[principal]}"}, **kwargs
-    )
+    return await websockets.connect(url, additional_headers={"Authorization": f"Bearer {TOKENS[principal]}"}, **kwargs)
 
 
 async def recv_json(ws: Any, timeout: float = 30.0) -> dict[str, Any]:
@@ -118,9 +114,7 @@ async def test_same_submission_five_times_http_and_ws_concurrently_is_one_task(s
             return task_id
 
     async with httpx.AsyncClient(base_url=stack.base, timeout=30) as http:
-        ids = await asyncio.gather(
-            *(over_http(http) for _ in range(5)), *(over_ws(f"w{i}") for i in range(5))
-        )
+        ids = await asyncio.gather(*(over_http(http) for _ in range(5)), *(over_ws(f"w{i}") for i in range(5)))
         # And five more, one after the other, after the first ones finished.
         ids += [await over_http(http) for _ in range(5)]
     assert len(set(ids)) == 1

@@ -88,9 +88,7 @@ class FaultProxy:
             raise RuntimeError("the proxy is already started")
         loop = asyncio.new_event_loop()
         self._loop = loop
-        self._thread = threading.Thread(
-            target=loop.run_forever, name=f"fault-proxy->{self.target}", daemon=True
-        )
+        self._thread = threading.Thread(target=loop.run_forever, name=f"fault-proxy->{self.target}", daemon=True)
         self._thread.start()
         self._call(self._init())
         return self
@@ -193,9 +191,7 @@ class FaultProxy:
 
     async def _listen(self) -> None:
         if self._server is None:
-            self._server = await asyncio.start_server(
-                self._accept, self.listen_host, self._port, reuse_address=True
-            )
+            self._server = await asyncio.start_server(self._accept, self.listen_host, self._port, reuse_address=True)
             self._port = self._server.sockets[0].getsockname()[1]
 
     async def _stop_listening(self) -> None:

@@ -16,9 +16,7 @@ from workers.classify import FailureClass, OdooLoginRejected, classify
 
 
 def rpc(name: str, message: str = "boom") -> RPCError:
-    return RPCError(
-        message, {"code": 200, "message": "Odoo Server Error", "data": {"name": name, "message": message}}
-    )
+    return RPCError(message, {"code": 200, "message": "Odoo Server Error", "data": {"name": name, "message": message}})
 
 
 def http_error(code: int) -> urllib.error.HTTPError:

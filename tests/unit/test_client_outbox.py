@@ -240,9 +240,7 @@ async def test_unavailable_is_resent_with_the_same_key_and_events_are_deduplicat
         fake, task = await start_session(ledger, kick)
         await until(lambda: len(fake.of_type("submit")) == 1)
         first = fake.of_type("submit")[0]
-        fake.push(
-            type="error", ref=first["ref"], code="broker_unavailable", message="later", retry_after=0.05
-        )
+        fake.push(type="error", ref=first["ref"], code="broker_unavailable", message="later", retry_after=0.05)
         await until(lambda: len(fake.of_type("submit")) == 2)
         second = fake.of_type("submit")[1]
         assert second["idempotency_key"] == first["idempotency_key"] == "key-1"
@@ -301,12 +299,8 @@ async def test_resume_sends_last_seq_and_unknown_tasks_fail(path: Path) -> None:
         [one, two] = ledger.handles()
         with pytest.raises(TaskNotFound):
             await asyncio.wait_for(two.result(), 5)
-        fake.push(
-            type="event", task_id="task-1", seq=3, status="running", attempt=2
-        )  # seen before the restart
-        fake.push(
-            type="event", task_id="task-1", seq=4, status="failed", attempt=2, error={"code": "permanent"}
-        )
+        fake.push(type="event", task_id="task-1", seq=3, status="running", attempt=2)  # seen before the restart
+        fake.push(type="event", task_id="task-1", seq=4, status="failed", attempt=2, error={"code": "permanent"})
         state = await asyncio.wait_for(one.result(), 5)
         assert (state.status, state.seq, state.error) == ("failed", 4, {"code": "permanent"})
         assert outbox.entries() == []

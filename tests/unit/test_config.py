@@ -32,9 +32,7 @@ def test_parsing() -> None:
     assert "s3cret" not in repr(settings) and "tokens" not in repr(settings)
 
 
-@pytest.mark.parametrize(
-    "env", [{"GATEWAY_TOKENS": "no-principal"}, {"GATEWAY_PORT": "x"}, {"TASK_MAX_ATTEMPTS": "0"}]
-)
+@pytest.mark.parametrize("env", [{"GATEWAY_TOKENS": "no-principal"}, {"GATEWAY_PORT": "x"}, {"TASK_MAX_ATTEMPTS": "0"}])
 def test_bad_values_are_refused(env: dict[str, str]) -> None:
     with pytest.raises(ValidationError):
         Settings.from_env(env)

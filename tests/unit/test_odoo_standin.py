@@ -53,9 +53,7 @@ def odoo(standin: OdooStandin) -> Any:
 def raw(s: OdooStandin, path: str, params: Any, request_id: int = 42) -> tuple[int, Any]:
     """POST a JSON-RPC envelope and return (HTTP status, decoded body) without odoorpc."""
     body = json.dumps({"jsonrpc": "2.0", "method": "call", "params": params, "id": request_id})
-    req = urllib.request.Request(
-        s.url + path, data=body.encode(), headers={"Content-Type": "application/json"}
-    )
+    req = urllib.request.Request(s.url + path, data=body.encode(), headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status, json.loads(resp.read())
@@ -109,9 +107,7 @@ def test_login_ok_and_context(standin: OdooStandin, odoo: Any) -> None:
 
 
 def test_bad_password_returns_false_and_odoorpc_raises(standin: OdooStandin) -> None:
-    _, body = raw(
-        standin, "/jsonrpc", {"service": "common", "method": "login", "args": ["odoo", "admin", "nope"]}
-    )
+    _, body = raw(standin, "/jsonrpc", {"service": "common", "method": "login", "args": ["odoo", "admin", "nope"]})
     assert body["result"] is False and "error" not in body
     with pytest.raises(odoorpc.error.RPCError, match="Wrong login ID or password") as exc:
         client(standin, login=False).login("odoo", "admin", "wrong")
@@ -212,9 +208,7 @@ def test_domain_operators_and_missing_records(odoo: Any) -> None:
     assert sorted(found) == [7, 8]
     assert odoo.execute_kw("res.partner", "search", [["!", ("id", "in", [1, 3, 7])]]) == [8]
     assert odoo.execute_kw("stock.location", "search", [[("complete_name", "=", "WH/Stock")]]) == [8]
-    ids = odoo.execute_kw(
-        "product.product", "search", [[("list_price", ">=", 190), ("type", "in", ["product"])]]
-    )
+    ids = odoo.execute_kw("product.product", "search", [[("list_price", ">=", 190), ("type", "in", ["product"])]])
     assert ids == [19, 20]
     with pytest.raises(odoorpc.error.RPCError, match="Record does not exist") as exc:
         odoo.execute_kw("res.partner", "read", [[8, 999]], {"fields": ["name"]})
@@ -574,9 +568,7 @@ def test_http_control_endpoints(standin: OdooStandin, odoo: Any) -> None:
     status, partners = control(standin, "GET", "/_standin/records/res.partner")
     assert status == 200 and {p["name"] for p in partners} >= {"Renamed", "Demo Customer"}
     assert control(standin, "GET", "/_standin/records/nope.model")[0] == 404
-    status, body = control(
-        standin, "POST", "/_standin/outdated", {"product_code": "DEMO-001", "location": "WH/Stock"}
-    )
+    status, body = control(standin, "POST", "/_standin/outdated", {"product_code": "DEMO-001", "location": "WH/Stock"})
     assert status == 200 and standin.records("stock.quant")[0]["is_outdated"] is True
     assert control(standin, "POST", "/_standin/reset") == (200, {"reset": True})
     assert standin.effects() == [] and standin.records("sale.order") == []
@@ -627,9 +619,7 @@ def snapshot(s: OdooStandin) -> dict[str, Any]:
 def order_with_lines(odoo: Any, ref: str, partner: int = 7) -> int:
     lines = [(0, 0, {"product_id": 4, "product_uom_qty": 2}), (0, 0, {"product_id": 5})]
     return int(
-        odoo.execute_kw(
-            "sale.order", "create", [{"partner_id": partner, "client_order_ref": ref, "order_line": lines}]
-        )
+        odoo.execute_kw("sale.order", "create", [{"partner_id": partner, "client_order_ref": ref, "order_line": lines}])
     )
 
 
@@ -666,22 +656,16 @@ def test_failed_write_leaves_no_trace(standin: OdooStandin, odoo: Any) -> None:
         (1, 999, {"product_uom_qty": 1}),  # MissingError: the whole write is undone
     ]
     with pytest.raises(odoorpc.error.RPCError, match="Record does not exist") as exc:
-        odoo.execute_kw(
-            "sale.order", "write", [[order_id], {"client_order_ref": "NEW-REF", "order_line": commands}]
-        )
+        odoo.execute_kw("sale.order", "write", [[order_id], {"client_order_ref": "NEW-REF", "order_line": commands}])
     assert rpc_error_name(exc) == "odoo.exceptions.MissingError"
     assert snapshot(standin) == before
     assert odoo.execute_kw("sale.order", "search", [[("client_order_ref", "=", "NEW-REF")]]) == []
     assert odoo.execute_kw("sale.order", "search", [[("client_order_ref", "=", "OLD-REF")]]) == [order_id]
     assert odoo.execute_kw("sale.order.line", "search", [[("order_id", "=", order_id)]]) == [1, 2]
     # the same write without the bad command goes through, then a failing write on partners
-    odoo.execute_kw(
-        "sale.order", "write", [[order_id], {"client_order_ref": "NEW-REF", "order_line": commands[:3]}]
-    )
+    odoo.execute_kw("sale.order", "write", [[order_id], {"client_order_ref": "NEW-REF", "order_line": commands[:3]}])
     assert odoo.execute_kw("sale.order", "search", [[("client_order_ref", "=", "NEW-REF")]]) == [order_id]
-    assert odoo.execute_kw("sale.order", "read", [[order_id]], {"fields": ["order_line"]})[0][
-        "order_line"
-    ] == [1, 5]
+    assert odoo.execute_kw("sale.order", "read", [[order_id]], {"fields": ["order_line"]})[0]["order_line"] == [1, 5]
     before = snapshot(standin)
     with pytest.raises(odoorpc.error.RPCError, match="Record does not exist"):
         odoo.execute_kw("res.partner", "write", [[8, 999], {"name": "Renamed"}])
@@ -724,9 +708,7 @@ def test_failed_inventory_apply_and_nested_savepoints(standin: OdooStandin, odoo
     assert odoo.execute_kw("res.partner", "search", [[("name", "=", "Outer rename")]]) == [7]
 
 
-def test_index_gives_the_scan_results(
-    standin: OdooStandin, odoo: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_index_gives_the_scan_results(standin: OdooStandin, odoo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     refs = [f"GW-{n}-{uuid.uuid4()}" for n in range(6)]
     for n, ref in enumerate(refs):
         order_with_lines(odoo, ref, partner=7 if n % 2 else 8)

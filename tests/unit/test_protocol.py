@@ -12,9 +12,7 @@ from shared.protocol import PingFrame, ResumeFrame, SubmitFrame, parse_client_fr
 
 def test_valid_frames_parse() -> None:
     submit = parse_client_frame(
-        json.dumps(
-            {"type": "submit", "ref": "s1", "idempotency_key": "k", "kind": "inventory.adjust", "payload": {}}
-        )
+        json.dumps({"type": "submit", "ref": "s1", "idempotency_key": "k", "kind": "inventory.adjust", "payload": {}})
     )
     assert isinstance(submit, SubmitFrame) and submit.ref == "s1"
     resume = parse_client_frame(json.dumps({"type": "resume", "ref": 3, "tasks": {"a": 0, "b": 7}}))

@@ -96,9 +96,7 @@ def test_commit_then_lost_reply_is_found_in_the_same_attempt(standin: OdooStandi
     assert orders(standin, task_id) == 1
 
 
-def test_ambiguous_with_no_effect_keeps_the_lease_and_waits_it_out(
-    standin: OdooStandin, store: TaskStore
-) -> None:
+def test_ambiguous_with_no_effect_keeps_the_lease_and_waits_it_out(standin: OdooStandin, store: TaskStore) -> None:
     h, task_id = Harness(standin, store), str(uuid.uuid4())
     standin.add_fault(FaultRule(kind="http_status", status=504, model="sale.order", method="create"))
     with pytest.raises(RetryLater) as later:
@@ -139,9 +137,7 @@ def test_retries_exhausted_fail_the_task(standin: OdooStandin, store: TaskStore)
     with pytest.raises(TaskAbandoned):
         h.runner.run(attempt(task_id, 3))
     assert h.statuses() == [(5, TaskStatus.RUNNING), (6, TaskStatus.FAILED)]
-    assert h.events[-1].error is not None and h.events[-1].error.message.startswith(
-        "Gave up after 3 attempts"
-    )
+    assert h.events[-1].error is not None and h.events[-1].error.message.startswith("Gave up after 3 attempts")
 
 
 def test_transient_error_retries_with_backoff(standin: OdooStandin, store: TaskStore) -> None:
@@ -162,9 +158,7 @@ def test_transient_error_retries_with_backoff(standin: OdooStandin, store: TaskS
 
 def test_final_task_in_store_is_not_run_again(standin: OdooStandin, store: TaskStore) -> None:
     h = Harness(standin, store)
-    task, _ = store.create_or_get(
-        NewTask(str(uuid.uuid4()), "demo", "k", "fp", "sale.order.create", SALE), h.now
-    )
+    task, _ = store.create_or_get(NewTask(str(uuid.uuid4()), "demo", "k", "fp", "sale.order.create", SALE), h.now)
     store.apply_event(TaskEvent(task_id=task.id, seq=2, status=TaskStatus.SUCCEEDED, attempt=1))
     before = len(standin.effects())
     h.runner.run(attempt(task.id))
