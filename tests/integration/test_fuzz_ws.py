@@ -1,0 +1,108 @@
+"""Hypothesis-generated WebSocket frames: random JSON, wrong types, huge strings, deep
+nesting, binary frames, invalid UTF-8. The gateway never crashes, answers each with the
+documented error frame or close code, and stays usable for other clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import websockets
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support.stack import TOKENS, Stack
+
+HEADERS = {"Authorization": f"Bearer {TOKENS['demo']}"}
+LIMIT = 65536  # GATEWAY_WS_MAX_FRAME_BYTES default
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50)
+json_values = st.recursive(
+    scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=25,
+)
+protocol_shaped = st.fixed_dictionaries(
+    {"type": st.sampled_from(["submit", "resume", "ping", "auth", "accepted", "", "PING"])},
+    optional={
+        "ref": json_values,
+        "idempotency_key": json_values,
+        "kind": st.sampled_from(["inventory.adjust", "sale.order.create"]) | json_values,
+        "payload": json_values,
+        "tasks": json_values | st.dictionaries(st.text(max_size=40), st.integers(), max_size=5),
+        "token": json_values,
+    },
+)
+# (what to send, whether it is text) — each case says what the gateway must do with it.
+frames = st.one_of(
+    json_values.map(lambda v: ("ok", json.dumps(v))),
+    protocol_shaped.map(lambda v: ("ok", json.dumps(v))),
+    st.text(max_size=300).map(lambda t: ("ok", t)),
+    st.integers(10, 30_000).map(lambda d: ("ok", "[" * d + "]" * d)),
+    st.integers(10, 10_000).map(lambda d: ("ok", '{"a":' * d + "1" + "}" * d)),  # < the frame limit
+    st.integers(LIMIT + 1, 4 * LIMIT).map(lambda n: ("too_big", '{"type":"ping","ref":"' + "x" * n + '"}')),
+    st.binary(max_size=300).map(lambda b: ("binary", b)),
+    st.binary(min_size=1, max_size=50).map(lambda b: ("bad_utf8", b"\xff\xfe" + b)),
+)
+
+
+async def exchange(url: str, kind: str, frame: Any) -> tuple[str, Any]:
+    async with websockets.connect(url, additional_headers=HEADERS, max_size=None) as ws:
+        if kind == "bad_utf8":
+            await ws.send(frame, text=True)
+        else:
+            await ws.send(frame)
+        try:
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        except websockets.ConnectionClosed as closed:
+            assert closed.rcvd is not None
+            return "closed", closed.rcvd.code
+        # The socket is still usable after whatever it was sent.
+        await ws.send('{"type":"ping","ref":"after"}')
+        while (pong := json.loads(await asyncio.wait_for(ws.recv(), 10)))["type"] == "event":
+            pass
+        assert pong == {"type": "pong", "ref": "after"}
+        return "reply", reply
+
+
+async def canary(url: str) -> None:
+    async with websockets.connect(url, additional_headers=HEADERS) as ws:
+        await ws.send('{"type":"ping","ref":"canary"}')
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "pong", "ref": "canary"}
+
+
+def test_generated_frames_get_documented_answers(sqlite_stack: Stack) -> None:
+    url = sqlite_stack.ws
+    seen: dict[str, int] = {}
+
+    @given(case=frames)
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    def one(case: tuple[str, Any]) -> None:
+        kind, frame = case
+        outcome, value = asyncio.run(exchange(url, kind, frame))
+        seen[kind] = seen.get(kind, 0) + 1
+        if kind == "too_big":
+            assert (outcome, value) == ("closed", 1009)
+        elif kind == "bad_utf8":
+            assert (outcome, value) == ("closed", 1007)
+        elif kind == "binary":
+            assert outcome == "reply" and value["type"] == "error" and value["code"] == "invalid_request"
+        else:
+            assert outcome == "reply", value
+            assert value["type"] in ("error", "pong", "resumed", "accepted"), value
+            if value["type"] == "error":
+                assert value["code"] in (
+                    "invalid_request",
+                    "unknown_type",
+                    "validation_failed",
+                    "idempotency_key_reused",
+                )
+                assert isinstance(value["message"], str) and value["message"]
+        asyncio.run(canary(url))
+
+    one()
+    assert seen.get("ok", 0) > 50 and seen.get("too_big", 0) and seen.get("binary", 0) and seen.get("bad_utf8", 0)
+    assert httpx.get(f"{sqlite_stack.base}/healthz", timeout=5).status_code == 200
+    assert sqlite_stack.gateways[0][0].alive()
