@@ -53,7 +53,7 @@ class Submissions:
             kind=kind,
             payload=normalized,
         )
-        task, created = await self._store.create_or_get(new)
+        task, created = await self._store.create_or_get(new, self._claim_ttl)
         if not created and task.fingerprint != new.fingerprint:
             raise IdempotencyKeyReused(
                 "This Idempotency-Key was already used for a different submission. Use a new key for a new submission.",
@@ -62,11 +62,13 @@ class Submissions:
         if created:
             log.info("task %s accepted-pending kind=%s principal=%s", task.id, kind, principal)
         if not task.published:
-            task = await self._publish_once(task)
+            # A new task comes with the publish claim; a replay of an unpublished one
+            # (its publish failed, or is under way elsewhere) must claim it first.
+            task = await self._publish_once(task, claimed=created)
         return SubmitOutcome(task=task, duplicate=not created)
 
-    async def _publish_once(self, task: TaskRecord) -> TaskRecord:
-        if await self._store.claim_publish(task.id, self._claim_ttl):
+    async def _publish_once(self, task: TaskRecord, *, claimed: bool) -> TaskRecord:
+        if claimed or await self._store.claim_publish(task.id, self._claim_ttl):
             try:
                 await self._publisher.publish(task)
             except BrokerUnavailable:

@@ -60,9 +60,7 @@ class SubmitFrame(_Frame):
 
 class ResumeFrame(_Frame):
     type: Literal["resume"]
-    tasks: dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0)]] = Field(
-        max_length=MAX_RESUME_TASKS
-    )
+    tasks: dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0)]] = Field(max_length=MAX_RESUME_TASKS)
 
 
 class PingFrame(_Frame):
@@ -102,9 +100,7 @@ def parse_client_frame(text: str) -> ClientFrame:
         raise _with_ref(InvalidRequest("A frame must be a JSON object with a 'type'."), ref)
     if raw.get("type") not in _KNOWN_TYPES:
         raise _with_ref(
-            UnknownFrameType(
-                f"Unknown frame type {raw.get('type')!r}; expected one of {', '.join(_KNOWN_TYPES)}."
-            ),
+            UnknownFrameType(f"Unknown frame type {raw.get('type')!r}; expected one of {', '.join(_KNOWN_TYPES)}."),
             ref,
         )
     try:
@@ -121,9 +117,7 @@ def _with_ref(err: GatewayError, ref: str | int | None) -> GatewayError:
     return err
 
 
-def accepted_frame(
-    ref: str | int | None, task_id: str, duplicate: bool, status: TaskStatus
-) -> dict[str, Any]:
+def accepted_frame(ref: str | int | None, task_id: str, duplicate: bool, status: TaskStatus) -> dict[str, Any]:
     return {
         "type": "accepted",
         "ref": ref,

@@ -18,9 +18,7 @@ __all__ = ["OdooCall", "TaskKind", "resolve_products", "task_reference"]
 
 
 class OdooCall(Protocol):
-    def execute_kw(
-        self, model: str, method: str, args: list[Any], kwargs: dict[str, Any] | None = None
-    ) -> Any: ...
+    def execute_kw(self, model: str, method: str, args: list[Any], kwargs: dict[str, Any] | None = None) -> Any: ...
 
 
 @dataclass(frozen=True)

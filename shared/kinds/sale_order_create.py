@@ -61,8 +61,7 @@ def apply(odoo: OdooCall, ref: str, payload: dict[str, Any]) -> dict[str, Any]:
         "partner_id": partner_id,
         "client_order_ref": ref,
         "order_line": [
-            [0, 0, {"product_id": products[line.product], "product_uom_qty": line.quantity}]
-            for line in order.lines
+            [0, 0, {"product_id": products[line.product], "product_uom_qty": line.quantity}] for line in order.lines
         ],
     }
     created = odoo.execute_kw("sale.order", "create", [values])

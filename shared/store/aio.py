@@ -34,8 +34,8 @@ class AsyncTaskStore:
     async def ping(self) -> None:
         await self._run(self.sync.ping)
 
-    async def create_or_get(self, new: NewTask) -> tuple[TaskRecord, bool]:
-        return await self._run(self.sync.create_or_get, new, time.time())
+    async def create_or_get(self, new: NewTask, claim_ttl: float) -> tuple[TaskRecord, bool]:
+        return await self._run(self.sync.create_or_get, new, time.time(), claim_ttl)
 
     async def claim_publish(self, task_id: str, ttl: float) -> bool:
         return await self._run(self.sync.claim_publish, task_id, time.time(), ttl)

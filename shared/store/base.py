@@ -27,9 +27,11 @@ class TaskStore(abc.ABC):
         """Raise StoreUnavailable unless the store answers."""
 
     @abc.abstractmethod
-    def create_or_get(self, new: NewTask, now: float) -> tuple[TaskRecord, bool]:
+    def create_or_get(self, new: NewTask, now: float, claim_ttl: float) -> tuple[TaskRecord, bool]:
         """Insert the task unless (principal, key) exists; return the stored task and
-        whether this call created it. Creating also stores the ``accepted`` event (seq 0)."""
+        whether this call created it. Creating also stores the ``accepted`` event (seq 0)
+        and claims the publish for ``claim_ttl`` seconds (see :meth:`claim_publish`), in the
+        same transaction: the usual submission costs two transactions, not three."""
 
     @abc.abstractmethod
     def claim_publish(self, task_id: str, now: float, ttl: float) -> bool:

@@ -85,12 +85,12 @@ class SqlTaskStore(TaskStore):
             cur.execute("SELECT 1")
             cur.fetchone()
 
-    def create_or_get(self, new: NewTask, now: float) -> tuple[TaskRecord, bool]:
+    def create_or_get(self, new: NewTask, now: float, claim_ttl: float) -> tuple[TaskRecord, bool]:
         with self._transaction() as cur:
             cur.execute(
                 "INSERT INTO tasks (id, principal, idem_key, fingerprint, kind, payload, status, "
-                "seq, attempts, created_at, updated_at, history_pruned) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, 0) "
+                "seq, attempts, created_at, updated_at, publish_claim_until, history_pruned) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, 0) "
                 "ON CONFLICT (principal, idem_key) DO NOTHING",
                 (
                     new.id,
@@ -102,6 +102,7 @@ class SqlTaskStore(TaskStore):
                     TaskStatus.ACCEPTED.value,
                     now,
                     now,
+                    now + claim_ttl,
                 ),
             )
             created = cur.rowcount == 1

@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import websockets
 
+from tests.chaos.system import ChaosSystem
 from tests.support.processes import ROOT
-from tests.support.services import create_pg_database, drop_pg_database
-from tests.support.stack import TOKENS, Stack, running_stack
+from tests.support.stack import TOKENS
 
 HEADERS = {"Authorization": f"Bearer {TOKENS['demo']}"}
 
@@ -39,12 +39,12 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-async def submit_all(stack: Stack, tasks: int, concurrency: int) -> dict[str, Any]:
+async def submit_all(base: str, tasks: int, concurrency: int) -> dict[str, Any]:
     latencies: list[float] = []
     ids: list[str] = []
     semaphore = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=stack.base, timeout=60, limits=limits) as http:
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as http:
 
         async def one(i: int) -> None:
             payload = {
@@ -89,14 +89,14 @@ async def submit_all(stack: Stack, tasks: int, concurrency: int) -> dict[str, An
     }
 
 
-async def idle_sockets(stack: Stack, count: int) -> dict[str, Any]:
-    gateway_pid = stack.gateways[0][0].pid
+async def idle_sockets(base: str, gateway_pid: int, count: int) -> dict[str, Any]:
+    ws_url = base.replace("http://", "ws://") + "/v1/ws"
     before = rss_kib(gateway_pid)
     sockets = []
     started = time.perf_counter()
     for start in range(0, count, 100):
         batch = await asyncio.gather(
-            *(websockets.connect(stack.ws, additional_headers=HEADERS) for _ in range(start, min(count, start + 100)))
+            *(websockets.connect(ws_url, additional_headers=HEADERS) for _ in range(start, min(count, start + 100)))
         )
         sockets.extend(batch)
     open_seconds = time.perf_counter() - started
@@ -118,19 +118,20 @@ async def idle_sockets(stack: Stack, count: int) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    database = create_pg_database() if args.store == "postgres" else None
-    url = database or f"sqlite:///{ROOT / 'test-artifacts' / f'bench-{uuid.uuid4().hex[:6]}.sqlite3'}"
-    overrides = {"LOG_LEVEL": "WARNING"}
+    """The system as in production: stand-in, gateway and workers each in their own process,
+    PostgreSQL store; the load comes from this process."""
+    system = ChaosSystem(ROOT / "test-artifacts" / "bench-logs", worker_threads=args.threads, gateways=1)
+    await asyncio.to_thread(system.start)
     try:
-        with running_stack(url, ROOT / "test-artifacts" / "logs", gateways=1, **overrides) as stack:
-            stack.restart_worker_with(threads=args.threads)
-            results = {"store": args.store, "worker_threads": args.threads}
-            results["submit"] = await submit_all(stack, args.tasks, args.concurrency)
-            results["sockets"] = await idle_sockets(stack, args.sockets)
-            return results
+        base = f"http://127.0.0.1:{system.ports[0]}"
+        gateway = system.gateways[0]
+        assert gateway is not None
+        results: dict[str, Any] = {"store": "postgres", "worker_threads": args.threads}
+        results["submit"] = await submit_all(base, args.tasks, args.concurrency)
+        results["sockets"] = await idle_sockets(base, gateway.pid, args.sockets)
+        return results
     finally:
-        if database:
-            drop_pg_database(database)
+        await asyncio.to_thread(system.stop)
 
 
 def main() -> None:
@@ -139,7 +140,6 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--store", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("--json", type=Path, default=ROOT / "test-artifacts" / "bench.json")
     args = parser.parse_args()
     results = asyncio.run(run(args))

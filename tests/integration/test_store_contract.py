@@ -45,9 +45,9 @@ def event(task_id: str, seq: int, status: TaskStatus, **kw: object) -> TaskEvent
 
 def test_create_is_idempotent_per_principal_and_key(store: TaskStore) -> None:
     first = new_task(key="k1")
-    task, created = store.create_or_get(first, NOW)
-    again, created_again = store.create_or_get(new_task(key="k1", fingerprint="other"), NOW)
-    theirs, created_theirs = store.create_or_get(new_task(principal="other", key="k1"), NOW)
+    task, created = store.create_or_get(first, NOW, 10)
+    again, created_again = store.create_or_get(new_task(key="k1", fingerprint="other"), NOW, 10)
+    theirs, created_theirs = store.create_or_get(new_task(principal="other", key="k1"), NOW, 10)
     assert created and not created_again and created_theirs
     assert task.id == again.id == first.id and theirs.id != first.id
     assert again.fingerprint == "fp"  # the stored one, so the caller can compare
@@ -60,7 +60,7 @@ def test_concurrent_creates_with_one_key_make_one_task(store: TaskStore) -> None
     results: list[tuple[str, bool]] = []
 
     def create() -> None:
-        task, created = store.create_or_get(new_task(key=key), time.time())
+        task, created = store.create_or_get(new_task(key=key), time.time(), 10)
         results.append((task.id, created))
 
     threads = [threading.Thread(target=create) for _ in range(8)]
@@ -73,8 +73,8 @@ def test_concurrent_creates_with_one_key_make_one_task(store: TaskStore) -> None
 
 
 def test_publish_claim_is_exclusive_until_released_or_expired(store: TaskStore) -> None:
-    task, _ = store.create_or_get(new_task(), NOW)
-    assert store.claim_publish(task.id, NOW, 10)
+    task, _ = store.create_or_get(new_task(), NOW, 10)
+    # Creating claimed the publish: a concurrent replay can't, until the claim lapses.
     assert not store.claim_publish(task.id, NOW + 1, 10)
     assert store.claim_publish(task.id, NOW + 11, 10)  # the first claimant died
     store.release_publish_claim(task.id)
@@ -86,7 +86,7 @@ def test_publish_claim_is_exclusive_until_released_or_expired(store: TaskStore) 
 
 
 def test_events_apply_in_order_once_and_final_is_final(store: TaskStore) -> None:
-    task, _ = store.create_or_get(new_task(), NOW)
+    task, _ = store.create_or_get(new_task(), NOW, 10)
     assert store.apply_event(event(task.id, 1, TaskStatus.RUNNING))
     assert not store.apply_event(event(task.id, 1, TaskStatus.RUNNING))  # duplicate
     retry = ErrorInfo(code="odoo_concurrency", message="busy", retry_in_seconds=1.5)
@@ -134,9 +134,9 @@ def test_lease_is_single_holder_renewable_and_expires(store: TaskStore) -> None:
 
 
 def test_purge_releases_keys_and_prunes_final_histories(store: TaskStore) -> None:
-    old, _ = store.create_or_get(new_task(key="old-key"), NOW)
+    old, _ = store.create_or_get(new_task(key="old-key"), NOW, 10)
     store.apply_event(event(old.id, 2, TaskStatus.SUCCEEDED, result={"x": 1}))
-    running, _ = store.create_or_get(new_task(), NOW)
+    running, _ = store.create_or_get(new_task(), NOW, 10)
     store.apply_event(event(running.id, 1, TaskStatus.RUNNING))
     day = 86400.0
     report = store.purge(NOW + 8 * day, key_window=7 * day, history_window=7 * day)
@@ -148,7 +148,7 @@ def test_purge_releases_keys_and_prunes_final_histories(store: TaskStore) -> Non
     kept = store.get(running.id)
     assert kept is not None and not kept.history_pruned  # not final: history kept
     # The key is free again: a new submission with it is a new task.
-    fresh, created = store.create_or_get(new_task(key="old-key"), NOW + 8 * day)
+    fresh, created = store.create_or_get(new_task(key="old-key"), NOW + 8 * day, 10)
     assert created and fresh.id != old.id
 
 

@@ -3,6 +3,7 @@ odoorpc hides the wire format)."""
 
 from __future__ import annotations
 
+import copy
 import errno
 import json
 import os
@@ -24,6 +25,7 @@ import pytest
 from tests.odoo_standin import Effect, FaultRule, OdooStandin, orm
 from tests.odoo_standin.domain import LeafValue, matches
 from tests.odoo_standin.models import Env, call
+from tests.odoo_standin.store import FieldIndex
 
 ROOT = Path(__file__).resolve().parents[2]
 INV_CTX = {"inventory_mode": True}
@@ -772,3 +774,36 @@ def test_indexed_search_still_rejects_bad_domains(odoo: Any) -> None:
     assert rpc_error_name(exc) == "builtins.ValueError"
     with pytest.raises(odoorpc.error.RPCError, match="Invalid leaf"):
         odoo.execute_kw("sale.order", "search", [[("client_order_ref", "~", "R"), ("id", "=", 1)]])
+
+
+def test_field_index_buckets_and_prefixes() -> None:
+    index = FieldIndex(prefix=True)
+    for rec_id, value in [(1, "GW-a"), (2, "GW-b"), (3, "GW-a"), (4, False), (5, "GX")]:
+        index.add(value, rec_id)
+    assert index.equal("GW-a") == {1, 3} and index.equal("GW-b") == {2} and index.equal("nope") == set()
+    assert index.prefixed("GW-") == {1, 2, 3} and index.prefixed("G") == {1, 2, 3, 5}
+    index.discard("GW-a", 1)
+    index.discard("GW-b", 2)
+    index.discard("GW-b", 2)  # already gone: no-op
+    assert index.equal("GW-a") == {3} and index.keys == ["GW-a", "GX"]
+    assert index.prefixed("GW-") == {3}
+    index.add(7, 6)  # a non-string value in a string field: prefix search is off from now on
+    assert index.prefixed("G") is None and index.equal(7) == {6}
+    with pytest.raises(TypeError):
+        index.add(["unhashable"], 8)
+
+
+def test_stored_rows_copy_as_plain_dicts_and_unindexable_values(standin: OdooStandin, odoo: Any) -> None:
+    db = standin.dispatcher.database
+    row = db.tables["res.partner"][7]
+    assert type(copy.deepcopy(row)) is dict and copy.deepcopy(row) == dict(row)
+    assert type(copy.copy(row)) is dict and type(db.tables["res.partner"].copy()) is dict
+    assert all(type(r) is dict for r in standin.records("res.partner"))
+    with db.transaction():
+        row["ref"] = ["not", "hashable"]  # the ref index is dropped: searches scan instead
+    assert db.index("res.partner", "ref") is None
+    assert odoo.execute_kw("res.partner", "search", [[("ref", "=", "DEMO-C1")]]) == []
+    row["ref"] = "DEMO-C1"
+    assert odoo.execute_kw("res.partner", "search", [[("ref", "=", "DEMO-C1")]]) == [7]
+    standin.reset()
+    assert db.index("res.partner", "ref") is not None

@@ -158,7 +158,7 @@ def test_transient_error_retries_with_backoff(standin: OdooStandin, store: TaskS
 
 def test_final_task_in_store_is_not_run_again(standin: OdooStandin, store: TaskStore) -> None:
     h = Harness(standin, store)
-    task, _ = store.create_or_get(NewTask(str(uuid.uuid4()), "demo", "k", "fp", "sale.order.create", SALE), h.now)
+    task, _ = store.create_or_get(NewTask(str(uuid.uuid4()), "demo", "k", "fp", "sale.order.create", SALE), h.now, 10)
     store.apply_event(TaskEvent(task_id=task.id, seq=2, status=TaskStatus.SUCCEEDED, attempt=1))
     before = len(standin.effects())
     h.runner.run(attempt(task.id))
