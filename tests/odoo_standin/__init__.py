@@ -23,6 +23,10 @@ no access rights beyond the credential check; ``is_outdated`` is a sticky flag s
 ``mark_outdated`` (real Odoo derives it from moves made after the count); many2one columns sort by
 id; sequences roll back with a failed call; ``records()`` rows include computed fields.
 
+Calls cost the same however much data has accumulated: a failed call is undone from an undo log
+(``store.py``), and searches narrow their rows with field indexes before evaluating the domain.
+``python -m tests.odoo_standin.bench --orders 20000`` measures it (calls/s, p50/p99 latency).
+
 In process::
 
     s = OdooStandin(port=0, version="17.0").start()

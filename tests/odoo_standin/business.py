@@ -47,10 +47,11 @@ QUANT_KEY = ("product_id", "location_id", "lot_id", "package_id", "owner_id")
 
 def _product_compute(env: Env, row: Row) -> Row:
     internal = {i for i, loc in env.table("stock.location").items() if loc["usage"] == "internal"}
+    quants = env.table("stock.quant")
     qty = sum(
-        q["quantity"]
-        for q in env.table("stock.quant").values()
-        if q["product_id"] == row["id"] and q["location_id"] in internal
+        quants[i]["quantity"]
+        for i in env.db.ids_equal("stock.quant", "product_id", row["id"])
+        if quants[i]["location_id"] in internal
     )
     code = row.get("default_code")
     return {"display_name": f"[{code}] {row['name']}" if code else row["name"], "qty_available": qty}
@@ -64,7 +65,8 @@ def _quant_compute(env: Env, row: Row) -> Row:
 
 
 def _order_compute(env: Env, row: Row) -> Row:
-    lines = [r for r in env.table("sale.order.line").values() if r["order_id"] == row["id"]]
+    table = env.table("sale.order.line")
+    lines = [table[i] for i in env.db.ids_equal("sale.order.line", "order_id", row["id"])]
     return {"amount_total": sum(r["product_uom_qty"] * r["price_unit"] for r in lines)}
 
 
@@ -154,14 +156,15 @@ def _check_quant(env: Env, row: Row, inventory_mode: bool) -> None:
         )
     if inventory_mode and location["usage"] not in ("internal", "transit"):
         raise user_error(
-            "Inventory adjustments can only be made in internal or transit locations "
-            f"({location['complete_name']})."
+            f"Inventory adjustments can only be made in internal or transit locations ({location['complete_name']})."
         )
 
 
 def find_quant(env: Env, key: dict[str, Any]) -> Row | None:
     """``_gather(..., strict=True)``: same product/location/lot/package/owner."""
-    for quant in env.table("stock.quant").values():
+    quants = env.table("stock.quant")
+    for quant_id in env.db.ids_equal("stock.quant", "product_id", key.get("product_id") or False):
+        quant = quants[quant_id]
         if all(quant.get(k) == (key.get(k) or False) for k in QUANT_KEY):
             return quant
     return None
@@ -172,9 +175,7 @@ def _inventory_upsert(env: Env, vals: dict[str, Any]) -> int:
         raise user_error("Quant's creation is restricted, you can't do this operation.")
     auto_apply = "inventory_quantity_auto_apply" in vals
     counted = vals.get("inventory_quantity_auto_apply" if auto_apply else "inventory_quantity")
-    plain = {
-        k: v for k, v in vals.items() if k not in ("inventory_quantity", "inventory_quantity_auto_apply")
-    }
+    plain = {k: v for k, v in vals.items() if k not in ("inventory_quantity", "inventory_quantity_auto_apply")}
     quant = find_quant(env, plain)
     if quant is None:
         [quant_id] = create_rows(env, "stock.quant", [plain])
@@ -200,9 +201,7 @@ def _inventory_upsert(env: Env, vals: dict[str, Any]) -> int:
 def quant_create(env: Env, model: str, vals_list: Any) -> Any:
     ids: list[int] = []
     for vals in as_vals_list(vals_list):
-        counting = isinstance(vals, dict) and (
-            "inventory_quantity" in vals or "inventory_quantity_auto_apply" in vals
-        )
+        counting = isinstance(vals, dict) and ("inventory_quantity" in vals or "inventory_quantity_auto_apply" in vals)
         if env.context.get("inventory_mode") and counting:
             ids.append(_inventory_upsert(env, vals))
         else:  # outside inventory mode Odoo really inserts another quant row
@@ -294,9 +293,7 @@ def action_apply_inventory(env: Env, model: str, ids: list[int]) -> Any:
 
 def mark_outdated(env: Env, product_code: str, location_name: str, outdated: bool) -> int:
     """Test hook: flag the quant (created empty if needed) as counted-while-moved."""
-    product = next(
-        (p for p in env.table("product.product").values() if p["default_code"] == product_code), None
-    )
+    product = next((p for p in env.table("product.product").values() if p["default_code"] == product_code), None)
     location = next(
         (loc for loc in env.table("stock.location").values() if loc["complete_name"] == location_name), None
     )
@@ -316,9 +313,7 @@ def action_confirm(env: Env, model: str, ids: list[int]) -> bool:
     orders = browse_rows(env, model, ids)
     blocked = [o["name"] for o in orders if o["state"] not in ("draft", "sent")]
     if blocked:
-        raise user_error(
-            "The following orders are not in a state requiring confirmation: " + ", ".join(blocked)
-        )
+        raise user_error("The following orders are not in a state requiring confirmation: " + ", ".join(blocked))
     for order in orders:
         order.update({"state": "sale", "date_order": now_str()})
     env.effect(model, "action_confirm", ids, None)

@@ -63,6 +63,23 @@ def like_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     return re.compile("".join(out), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
 
 
+def like_prefix(pattern: str) -> str:
+    """The literal text a LIKE ``pattern`` starts with (up to its first unescaped wildcard)."""
+    out: list[str] = []
+    escaped = False
+    for char in pattern:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char in "%_":
+            break
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def _compare(left: Any, operator: str, right: Any) -> bool:
     try:
         if operator == "<":

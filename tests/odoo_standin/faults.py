@@ -14,9 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 FaultKind = Literal["error", "http_status", "reset", "delay", "commit_then_drop", "non_json"]
-FAULT_KINDS: frozenset[str] = frozenset(
-    {"error", "http_status", "reset", "delay", "commit_then_drop", "non_json"}
-)
+FAULT_KINDS: frozenset[str] = frozenset({"error", "http_status", "reset", "delay", "commit_then_drop", "non_json"})
 
 
 @dataclass

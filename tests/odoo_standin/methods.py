@@ -17,6 +17,7 @@ from .orm import (
     display_name,
     read_rows,
     search_rows,
+    search_stored,
     unlink_rows,
     write_rows,
 )
@@ -33,13 +34,13 @@ def search(
     order: str | None = None,
     count: bool = False,
 ) -> Any:
-    rows = search_rows(env, model, domain, offset, limit, order)
+    rows = search_stored(env, model, domain, offset, limit, order)
     return len(rows) if count else [r["id"] for r in rows]  # `count` is the <= 16 spelling
 
 
 @method(None, "search_count")
 def search_count(env: Env, model: str, domain: Any = None, limit: int | None = None) -> int:
-    return len(search_rows(env, model, domain, 0, limit, None))
+    return len(search_stored(env, model, domain, 0, limit, None))
 
 
 @method(None, "search_read")
@@ -104,9 +105,7 @@ def exists(env: Env, model: str, ids: list[int]) -> list[int]:
 
 
 @method(None, "fields_get")
-def fields_get(
-    env: Env, model: str, allfields: Any = None, attributes: Any = None
-) -> dict[str, dict[str, Any]]:
+def fields_get(env: Env, model: str, allfields: Any = None, attributes: Any = None) -> dict[str, dict[str, Any]]:
     result: dict[str, dict[str, Any]] = {}
     for name, f in env.spec(model).fields.items():
         if allfields and name not in allfields:

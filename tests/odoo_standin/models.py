@@ -8,6 +8,7 @@ refreshed after create/write) and ``PREPARE`` (defaults that depend on other val
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 from .schema import SUPERUSER_ID, Field, ModelSpec, Row, build_schema, demo_rows
+from .store import Store, StoredRow
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,17 +93,35 @@ def empty_value(f: Field) -> Any:
     return 0 if f.type == "integer" else False
 
 
-class Database:
-    """All tables of one Odoo database. Not thread-safe: callers hold the global call lock."""
+# Stored fields of these types get an equality index (char ones a prefix index too).
+INDEXED_TYPES = frozenset({"char", "many2one"})
+
+
+class Database(Store):
+    """All tables of one Odoo database. Not thread-safe: callers hold the global call lock.
+
+    ``transaction()`` (from ``Store``) undoes a failed call: the rows and table entries it
+    touched, the id counters, the sequences and the effects it recorded.
+    """
 
     def __init__(self, major: int, login: str) -> None:
+        super().__init__()
         self.major = major
         self.login = login
         self.schema: dict[str, ModelSpec] = build_schema(major)
         self.reset()
 
     def reset(self) -> None:
-        self.tables: dict[str, dict[int, Row]] = {name: {} for name in self.schema}
+        self.reset_tables(
+            {
+                model: {
+                    name: f.type == "char"
+                    for name, f in spec.fields.items()
+                    if f.type in INDEXED_TYPES and not f.computed
+                }
+                for model, spec in self.schema.items()
+            }
+        )
         self.next_ids: dict[str, int] = {name: 1 for name in self.schema}
         self.sequences: dict[str, int] = {}
         self.effects: list[Effect] = []
@@ -115,7 +135,7 @@ class Database:
             for row in self.tables[model].values():
                 hook(env, row)
 
-    def insert(self, model: str, values: Row) -> Row:
+    def insert(self, model: str, values: Row) -> StoredRow:
         """Store a row with every stored field present (defaults filled, id assigned if absent)."""
         spec = self.schema[model]
         row: Row = {
@@ -127,18 +147,20 @@ class Database:
         if not row.get("id"):
             row["id"] = self.next_ids[model]
         self.next_ids[model] = max(self.next_ids[model], row["id"] + 1)
-        self.tables[model][row["id"]] = row
-        return row
+        stored = self.new_row(model, row)
+        self.tables[model][row["id"]] = stored
+        return stored
 
     def next_sequence(self, code: str) -> int:
         self.sequences[code] = self.sequences.get(code, 0) + 1
         return self.sequences[code]
 
-    def snapshot(self) -> tuple[Any, int]:
-        return copy.deepcopy((self.tables, self.next_ids, self.sequences)), len(self.effects)
+    def _extra_state(self) -> Any:
+        return dict(self.next_ids), dict(self.sequences), len(self.effects)
 
-    def restore(self, snap: tuple[Any, int]) -> None:
-        (self.tables, self.next_ids, self.sequences), n_effects = snap
+    def _restore_extra(self, state: Any) -> None:
+        next_ids, sequences, n_effects = state
+        self.next_ids, self.sequences = next_ids, sequences
         del self.effects[n_effects:]
 
 
@@ -181,6 +203,11 @@ def normalize_ids(ids: Any) -> list[int]:
     raise value_error(f"Invalid ids {ids!r}")
 
 
+@functools.cache
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(fn)
+
+
 def call(env: Env, model: str, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
     """Run ``model.name`` like Odoo's ``call_kw``; the caller handles transactions."""
     spec = METHODS.get((model, name)) or METHODS.get((None, name))
@@ -193,7 +220,7 @@ def call(env: Env, model: str, name: str, args: list[Any], kwargs: dict[str, Any
     else:
         bound = [env, model, *args]
     try:
-        inspect.signature(spec.fn).bind(*bound, **kwargs)
+        _signature(spec.fn).bind(*bound, **kwargs)
     except TypeError as exc:
         raise OdooError("builtins.TypeError", f"{name}() {exc}") from exc
     return spec.fn(*bound, **kwargs)

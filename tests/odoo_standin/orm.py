@@ -1,7 +1,13 @@
 """Row-level ORM helpers with Odoo semantics: browse, search, read, create, write, unlink.
 
-These work inside the caller's transaction (the global call lock plus a snapshot taken by
+These work inside the caller's transaction (the global call lock plus the undo log opened by
 ``rpc.Dispatcher``), so they mutate tables in place and raise ``OdooError`` like Odoo would.
+
+Searches evaluate the domain lazily (a leaf reads just its field; computed fields are computed
+only when a leaf or the order needs them) and, when the domain is well formed, first narrow the
+rows with the field indexes (``store.FieldIndex``): equality and ``in`` on ``id`` and on stored
+char/many2one fields, ``=like 'prefix%'`` on stored char fields, combined through ``&``/``|``.
+The domain is then evaluated on those candidates exactly as on a full scan.
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .domain import LeafValue, is_empty, matches, mentions
+from .domain import OPERATORS, LeafValue, is_empty, like_prefix, matches, mentions
 from .models import (
     COMPUTES,
     PREPARE,
@@ -37,7 +43,7 @@ def browse_rows(env: Env, model: str, ids: Sequence[int]) -> list[Row]:
 
 def children(env: Env, f: Field, parent_id: int) -> list[int]:
     assert f.relation and f.inverse
-    return sorted(i for i, r in env.table(f.relation).items() if r.get(f.inverse) == parent_id)
+    return env.db.ids_equal(f.relation, f.inverse, parent_id)
 
 
 def full_row(env: Env, model: str, row: Row) -> Row:
@@ -53,6 +59,16 @@ def full_row(env: Env, model: str, row: Row) -> Row:
     if "display_name" not in out:
         out["display_name"] = row.get(spec.rec_name) or f"{model},{row['id']}"
     return out
+
+
+def field_value(env: Env, model: str, row: Row, name: str) -> Any:
+    """``full_row(env, model, row)[name]``, computing only what that one field needs."""
+    f = env.spec(model).fields[name]
+    if f.type == "one2many":
+        return children(env, f, row["id"])
+    if f.computed or name not in row:
+        return full_row(env, model, row)[name]
+    return row[name]
 
 
 def display_name(env: Env, model: str, rec_id: int) -> str:
@@ -71,12 +87,10 @@ def _lookup(env: Env, model: str, row: Row) -> Callable[[str], list[LeafValue]]:
                 f = env.spec(cur_model).fields.get(part)
                 if f is None:
                     raise value_error(f"Invalid field {part!r} on model {cur_model!r}")
-                value = full_row(env, cur_model, cur_row)[part]
+                value = field_value(env, cur_model, cur_row, part)
                 if depth == len(parts) - 1:
                     shown = (
-                        display_name(env, f.relation, value)
-                        if f.relation and value and f.type == "many2one"
-                        else None
+                        display_name(env, f.relation, value) if f.relation and value and f.type == "many2one" else None
                     )
                     out.append(LeafValue(value, f.type, shown))
                 elif f.relation:
@@ -116,6 +130,137 @@ def _sort_key(value: Any, ftype: str) -> tuple[int, Any]:
     return (1, 0) if null else (0, value)
 
 
+def _valid_path(env: Env, model: str, path: str) -> bool:
+    """True if every part of ``path`` is a field and every hop a relation to a known model."""
+    parts = path.split(".")
+    for depth, part in enumerate(parts):
+        f = env.spec(model).fields.get(part)
+        if f is None:
+            return False
+        if depth < len(parts) - 1:
+            if not f.relation or f.relation not in env.db.schema:
+                return False
+            model = f.relation
+    return True
+
+
+def _checked(env: Env, model: str, domain: list[Any]) -> bool:
+    """True if evaluating ``domain`` cannot raise: then it may be evaluated on fewer rows than
+    the whole table (a malformed one goes through the full scan, which raises as it always has)."""
+    depth = 0
+    for term in reversed(domain):
+        if isinstance(term, str):
+            arity = 1 if term == "!" else 2
+            if term not in ("&", "|", "!") or depth < arity:
+                return False
+            depth -= arity - 1
+        elif isinstance(term, list | tuple) and len(term) == 3:
+            path, operator = term[0], term[1]
+            if isinstance(path, str) and not (
+                isinstance(operator, str) and operator.lower() in OPERATORS and _valid_path(env, model, path)
+            ):
+                return False
+            depth += 1
+        else:
+            return False
+    return True
+
+
+def _equal_ids(env: Env, model: str, name: str, values: list[Any]) -> set[int] | None:
+    """Ids of the rows whose ``name`` equals one of ``values`` (None: no index answers that)."""
+    if any(v is None or v is False for v in values):
+        return None  # empty values also match NULLs: left to the scan
+    try:
+        if name == "id":
+            table = env.table(model)
+            return {table[v]["id"] for v in values if v in table}
+        index = env.db.index(model, name)
+        if index is None or (
+            env.spec(model).fields[name].type == "many2one" and any(isinstance(v, str) for v in values)
+        ):
+            return None  # a many2one compared with a string matches on the display name
+        out: set[int] = set()
+        for v in values:
+            out |= index.equal(v)
+        return out
+    except TypeError:  # unhashable value
+        return None
+
+
+def _leaf_ids(env: Env, model: str, leaf: Any) -> set[int] | None:
+    """A superset of the ids ``leaf`` selects, or None (any row may match)."""
+    path, operator, right = leaf
+    if not isinstance(path, str) or "." in path:
+        return None
+    operator = operator.lower()
+    if operator in ("=", "=?"):
+        return _equal_ids(env, model, path, [right])
+    if operator == "in":
+        return _equal_ids(env, model, path, list(right) if isinstance(right, list | tuple | set) else [right])
+    if operator == "=like" and isinstance(right, str) and like_prefix(right):
+        index = env.db.index(model, path)
+        if index is not None:
+            return index.prefixed(like_prefix(right))
+    return None
+
+
+def _both(first: set[int] | None, second: set[int] | None) -> set[int] | None:
+    if first is None:
+        return second
+    return first if second is None else first & second
+
+
+def _domain_ids(env: Env, model: str, domain: list[Any]) -> set[int] | None:
+    """A superset of the ids a ``_checked`` domain selects, or None (scan everything)."""
+    stack: list[set[int] | None] = []
+    for term in reversed(domain):  # the same walk as domain.matches
+        if term == "!":
+            stack.pop()
+            stack.append(None)
+        elif term in ("&", "|"):
+            first, second = stack.pop(), stack.pop()
+            if term == "&":
+                stack.append(_both(first, second))
+            else:
+                stack.append(None if first is None or second is None else first | second)
+        else:
+            stack.append(_leaf_ids(env, model, term))
+    result: set[int] | None = None
+    for ids in stack:
+        result = _both(result, ids)
+    return result
+
+
+def search_stored(
+    env: Env,
+    model: str,
+    domain: Any,
+    offset: int = 0,
+    limit: int | None = None,
+    order: str | None = None,
+) -> list[Row]:
+    """The stored rows ``search`` selects, in order (read them with ``full_row``)."""
+    spec = env.spec(model)
+    domain = list(domain or [])
+    # Odoo's implicit active test: archived rows are hidden unless the domain mentions `active`.
+    if "active" in spec.fields and env.context.get("active_test", True) and not mentions(domain, "active"):
+        domain = [("active", "=", True), *domain]
+    table = env.table(model)
+    ids = _domain_ids(env, model, domain) if _checked(env, model, domain) else None
+    candidates = table.values() if ids is None else [table[i] for i in sorted(ids) if i in table]
+    rows = [r for r in candidates if matches(domain, _lookup(env, model, r))]
+    rows.sort(key=lambda r: r["id"])
+    for name, desc in reversed(parse_order(spec, order)):  # stable sorts, last key first
+        ftype = spec.fields[name].type
+
+        def key(r: Row, n: str = name, t: str = ftype) -> tuple[int, Any]:
+            return _sort_key(field_value(env, model, r, n), t)
+
+        rows.sort(key=key, reverse=desc)
+    rows = rows[int(offset or 0) :]
+    return rows[: int(limit)] if limit else rows
+
+
 def search_rows(
     env: Env,
     model: str,
@@ -124,23 +269,8 @@ def search_rows(
     limit: int | None = None,
     order: str | None = None,
 ) -> list[Row]:
-    spec = env.spec(model)
-    domain = list(domain or [])
-    # Odoo's implicit active test: archived rows are hidden unless the domain mentions `active`.
-    if "active" in spec.fields and env.context.get("active_test", True) and not mentions(domain, "active"):
-        domain = [("active", "=", True), *domain]
-    rows = [full_row(env, model, r) for r in env.table(model).values()]
-    rows = [r for r in rows if matches(domain, _lookup(env, model, r))]
-    rows.sort(key=lambda r: r["id"])
-    for name, desc in reversed(parse_order(spec, order)):  # stable sorts, last key first
-        ftype = spec.fields[name].type
-
-        def key(r: Row, n: str = name, t: str = ftype) -> tuple[int, Any]:
-            return _sort_key(r[n], t)
-
-        rows.sort(key=key, reverse=desc)
-    rows = rows[int(offset or 0) :]
-    return rows[: int(limit)] if limit else rows
+    """The rows ``search`` selects as Odoo reads them (``full_row``), in order."""
+    return [full_row(env, model, r) for r in search_stored(env, model, domain, offset, limit, order)]
 
 
 def convert(env: Env, model: str, name: str, f: Field, value: Any) -> Any:
@@ -244,9 +374,7 @@ def create_rows(env: Env, model: str, vals_list: list[Any]) -> list[int]:
         stored, o2m = _split_vals(env, model, merged)
         for name, f in spec.fields.items():
             if f.required and not f.computed and is_empty(stored.get(name), f.type):
-                raise validation_error(
-                    f"The operation cannot be completed: Missing required fields on {model}"
-                )
+                raise validation_error(f"The operation cannot be completed: Missing required fields on {model}")
         stored.pop("id", None)
         row = env.db.insert(model, stored)
         for name, commands in o2m.items():

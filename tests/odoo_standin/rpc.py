@@ -60,13 +60,8 @@ class Dispatcher:
 
     def transaction(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` atomically: on any exception every table change is rolled back."""
-        with self.lock:
-            snap = self.database.snapshot()
-            try:
-                return fn()
-            except BaseException:
-                self.database.restore(snap)
-                raise
+        with self.lock, self.database.transaction():
+            return fn()
 
     def dispatch(self, service: str, method: str, args: list[Any], remote: str) -> Any:
         if not isinstance(args, list):
@@ -106,11 +101,7 @@ class Dispatcher:
         raise OdooError("builtins.KeyError", repr(f"exp_{method}"))
 
     def _password_ok(self, password: Any) -> bool:
-        return (
-            isinstance(password, str)
-            and bool(password)
-            and (password == self.password or password in self.api_keys)
-        )
+        return isinstance(password, str) and bool(password) and (password == self.password or password in self.api_keys)
 
     def _authenticate(self, db: Any, login: Any, password: Any, remote: str) -> Any:
         with self.lock:
@@ -123,11 +114,7 @@ class Dispatcher:
                 self.failed_logins += 1
                 raise access_denied("Too many login failures, please wait a bit before trying again.")
             user = next(
-                (
-                    u
-                    for u in self.database.tables["res.users"].values()
-                    if u["login"] == login and u["active"]
-                ),
+                (u for u in self.database.tables["res.users"].values() if u["login"] == login and u["active"]),
                 None,
             )
             if user is not None and self._password_ok(password):
@@ -177,6 +164,4 @@ class Dispatcher:
 
     def mark_outdated(self, product_code: str, location_name: str, outdated: bool) -> int:
         env = Env(self.database, SUPERUSER_ID, {})
-        return int(
-            self.transaction(lambda: business.mark_outdated(env, product_code, location_name, outdated))
-        )
+        return int(self.transaction(lambda: business.mark_outdated(env, product_code, location_name, outdated)))

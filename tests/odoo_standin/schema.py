@@ -51,9 +51,7 @@ def _common() -> dict[str, Field]:
 
 PRODUCT_TYPES_OLD = (("consu", "Consumable"), ("service", "Service"), ("product", "Storable Product"))
 PRODUCT_TYPES_NEW = (("consu", "Goods"), ("service", "Service"), ("combo", "Combo"))
-LOCATION_USAGES = tuple(
-    (u, u.title()) for u in ("supplier", "view", "internal", "customer", "inventory", "transit")
-)
+LOCATION_USAGES = tuple((u, u.title()) for u in ("supplier", "view", "internal", "customer", "inventory", "transit"))
 MOVE_STATES = tuple((s, s.title()) for s in ("draft", "waiting", "confirmed", "assigned", "done", "cancel"))
 SALE_STATES = (
     ("draft", "Quotation"),
@@ -122,9 +120,7 @@ def build_schema(major: int) -> dict[str, ModelSpec]:
                 "name": _f("char", "Location Name", required=True),
                 "complete_name": _f("char", "Full Location Name", readonly=True),
                 "location_id": _m2o("Parent Location", "stock.location"),
-                "usage": _f(
-                    "selection", "Location Type", required=True, default="internal", selection=LOCATION_USAGES
-                ),
+                "usage": _f("selection", "Location Type", required=True, default="internal", selection=LOCATION_USAGES),
                 "active": _f("boolean", "Active", default=True),
             },
             order=(("complete_name", False), ("id", False)),
@@ -148,9 +144,7 @@ def build_schema(major: int) -> dict[str, ModelSpec]:
                 "inventory_quantity_set": _f("boolean", "Inventory Quantity Set", default=False),
                 "inventory_date": _f("date", "Scheduled Date"),
                 "user_id": _m2o("Assigned To", "res.users"),
-                "is_outdated": _f(
-                    "boolean", "Quantity has been moved since last count", readonly=True, default=False
-                ),
+                "is_outdated": _f("boolean", "Quantity has been moved since last count", readonly=True, default=False),
                 "inventory_quantity_auto_apply": _f("float", "Inventoried Quantity", computed=True),
             },
             rec_name="display_name",
@@ -187,9 +181,7 @@ def build_schema(major: int) -> dict[str, ModelSpec]:
                 "client_order_ref": _f("char", "Customer Reference"),
                 "origin": _f("char", "Source Document"),
                 "date_order": _f("datetime", "Order Date"),
-                "order_line": Field(
-                    "one2many", "Order Lines", relation="sale.order.line", inverse="order_id"
-                ),
+                "order_line": Field("one2many", "Order Lines", relation="sale.order.line", inverse="order_id"),
                 "amount_total": _f("monetary", "Total", readonly=True, computed=True),
                 "company_id": _m2o("Company", "res.company", default=1),
                 "user_id": _m2o("Salesperson", "res.users"),
@@ -238,9 +230,7 @@ def demo_rows(major: int, login: str) -> dict[str, list[Row]]:
         }
         for n in range(1, 21)
     ]
-    products.append(
-        {"id": 21, "name": "Demo Service", "default_code": "SERVICE-001", "list_price": 50.0, **service}
-    )
+    products.append({"id": 21, "name": "Demo Service", "default_code": "SERVICE-001", "list_price": 50.0, **service})
     return {
         "res.company": [{"id": 1, "name": "YourCompany"}],
         "res.partner": [

@@ -205,9 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif rule.kind == "reset":
             self._abort_rst()
         elif rule.kind == "non_json":
-            self._send(
-                200, b"<html><body><h1>Service Unavailable</h1></body></html>", "text/html; charset=utf-8"
-            )
+            self._send(200, b"<html><body><h1>Service Unavailable</h1></body></html>", "text/html; charset=utf-8")
         elif rule.kind == "delay" and rule.phase == "before":
             time.sleep(rule.seconds)  # outside the global lock: other calls proceed
             return False
@@ -371,9 +369,7 @@ class OdooStandin:
             self.reset()
             return 200, {"reset": True}
         if route == ("POST", "/_standin/outdated"):
-            quant_id = self.mark_outdated(
-                data["product_code"], data["location"], bool(data.get("outdated", True))
-            )
+            quant_id = self.mark_outdated(data["product_code"], data["location"], bool(data.get("outdated", True)))
             return 200, {"quant_id": quant_id}
         if route == ("GET", "/_standin/stats"):
             return 200, {"login_attempts": self.login_attempts, "failed_logins": self.failed_logins}
