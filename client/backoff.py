@@ -16,9 +16,7 @@ _MAX_EXPONENT = 30  # 2**30 * base is far above any cap; avoids float overflow o
 
 
 class Backoff:
-    def __init__(
-        self, base: float = 0.5, cap: float = 20.0, rng: Callable[[], float] = random.random
-    ) -> None:
+    def __init__(self, base: float = 0.5, cap: float = 20.0, rng: Callable[[], float] = random.random) -> None:
         if base <= 0 or cap <= 0:
             raise ValueError("backoff base and cap must be positive")
         self.base = base

@@ -93,9 +93,7 @@ def _rejection(err: SubmissionRejected) -> str:
     text = f"{err.code}: {err.message}"
     if isinstance(err.details, list):
         fields = [
-            f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}"
-            for d in err.details
-            if isinstance(d, dict)
+            f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}" for d in err.details if isinstance(d, dict)
         ]
         if fields:
             text += " (" + "; ".join(fields) + ")"
@@ -115,9 +113,7 @@ def progress_line(event: TaskEvent) -> str:
     return line
 
 
-async def _guarded(
-    client: GatewayClient, work: Awaitable[T], connect_timeout: float, timeout: float | None
-) -> T:
+async def _guarded(client: GatewayClient, work: Awaitable[T], connect_timeout: float, timeout: float | None) -> T:
     """Run ``work``; give up early if no connection was ever made within ``connect_timeout``.
     Errors that stop the client (a refused token) surface through ``work`` itself."""
     task = asyncio.ensure_future(work)
@@ -187,9 +183,7 @@ async def _not_accepted(client: GatewayClient, handle: TaskHandle, err: Exceptio
     )
 
 
-async def _wait_final(
-    client: GatewayClient, handle: TaskHandle, args: argparse.Namespace, task_id: str
-) -> int:
+async def _wait_final(client: GatewayClient, handle: TaskHandle, args: argparse.Namespace, task_id: str) -> int:
     try:
         return await _guarded(client, _follow(handle), args.connect_timeout, args.timeout)
     except TaskNotFound:
@@ -220,9 +214,7 @@ def _status(args: argparse.Namespace, cfg: Config) -> int:
     try:
         response = httpx.get(url, headers={"Authorization": f"Bearer {cfg.need_token()}"}, timeout=10.0)
     except httpx.TransportError as exc:
-        raise CliError(
-            f"gateway unreachable at {cfg.url}: {exc or type(exc).__name__}", EXIT_UNREACHABLE
-        ) from None
+        raise CliError(f"gateway unreachable at {cfg.url}: {exc or type(exc).__name__}", EXIT_UNREACHABLE) from None
     if response.status_code == 401:
         raise CliError("the gateway refused the token (HTTP 401)", EXIT_AUTH)
     if response.status_code == 404:
@@ -237,9 +229,7 @@ def _table(entries: Sequence[OutboxEntry]) -> str:
     header = ("KEY", "KIND", "TASK", "STATUS", "SEQ")
     rows = [(e.key or "-", e.kind or "-", e.task_id or "-", e.status, str(e.last_seq)) for e in entries]
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in (header, *rows)
-    )
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in (header, *rows))
 
 
 async def _send_outbox(args: argparse.Namespace, cfg: Config) -> None:
@@ -249,9 +239,7 @@ async def _send_outbox(args: argparse.Namespace, cfg: Config) -> None:
     except AuthenticationError as err:
         raise CliError(str(err), EXIT_AUTH) from None
     except httpx.TransportError as exc:
-        raise CliError(
-            f"gateway unreachable at {cfg.url}: {exc or type(exc).__name__}", EXIT_UNREACHABLE
-        ) from None
+        raise CliError(f"gateway unreachable at {cfg.url}: {exc or type(exc).__name__}", EXIT_UNREACHABLE) from None
     finally:
         await client.close()
 
@@ -314,9 +302,7 @@ def _parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", parents=[common], help="print a task's state as JSON (HTTP)")
     status.add_argument("task_id")
     outbox = commands.add_parser("outbox", parents=[common], help="list what is still in the local outbox")
-    outbox.add_argument(
-        "--send", action="store_true", help="first send pending submissions and refresh states"
-    )
+    outbox.add_argument("--send", action="store_true", help="first send pending submissions and refresh states")
     outbox.add_argument("--prune", action="store_true", help="after listing, remove rows that have ended")
     return parser
 
@@ -324,9 +310,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.CRITICAL, format="gwctl: %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO if verbose else logging.CRITICAL, format="gwctl: %(name)s: %(message)s")
     try:
         cfg = Config.from_args(args)
         if args.command == "submit":

@@ -156,9 +156,7 @@ class GatewayClient:
 
     # -- the application's side ------------------------------------------------------------
 
-    async def submit(
-        self, kind: str, payload: dict[str, Any], *, idempotency_key: str | None = None
-    ) -> TaskHandle:
+    async def submit(self, kind: str, payload: dict[str, Any], *, idempotency_key: str | None = None) -> TaskHandle:
         """Record the submission durably, then return its handle at once; sending happens in the
         background. ``idempotency_key`` defaults to a new UUID; pass your own to make a retried
         call of yours land on the same submission."""

@@ -85,9 +85,7 @@ class TaskHandle:
         self._events: list[TaskEvent] = []
         if entry.status in FINAL_STATUSES and entry.task_id is not None:
             # Final before a restart but never shown: events() must still yield the ending.
-            self._events.append(
-                TaskEvent(entry.task_id, entry.last_seq, entry.status, 0, entry.result, entry.error)
-            )
+            self._events.append(TaskEvent(entry.task_id, entry.last_seq, entry.status, 0, entry.result, entry.error))
         self._changed = asyncio.Event()
         # Bookkeeping in memory only: how often this process wrote it to a socket or POSTed it
         # (minus sends a gateway provably ignored, as on a connection refused for its token);
@@ -98,9 +96,7 @@ class TaskHandle:
         self.surfaced = False
 
     def __repr__(self) -> str:
-        return (
-            f"<TaskHandle key={self.key} task_id={self._task_id} status={self._status} seq={self._last_seq}>"
-        )
+        return f"<TaskHandle key={self.key} task_id={self._task_id} status={self._status} seq={self._last_seq}>"
 
     @property
     def task_id(self) -> str | None:

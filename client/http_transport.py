@@ -148,9 +148,7 @@ class HttpPoller:
             handle.not_before = asyncio.get_running_loop().time() + retry_delay(retry_after)
             log.info("submission %s: HTTP %d; resending later", handle.key, response.status_code)
             return
-        await self._ledger.reject(
-            handle, str(error.get("code")), str(error.get("message")), error.get("details")
-        )
+        await self._ledger.reject(handle, str(error.get("code")), str(error.get("message")), error.get("details"))
 
     async def _poll(self, task_id: str, after: int) -> None:
         response = await self._http.get(f"{_task_path(task_id)}/events", params={"after": after})

@@ -27,9 +27,7 @@ def _canonical(kind: str | None, payload: Any) -> str:
 
 
 class Ledger:
-    def __init__(
-        self, outbox: Outbox, on_work: Callable[[], None], on_wait: Callable[[], None] | None = None
-    ) -> None:
+    def __init__(self, outbox: Outbox, on_work: Callable[[], None], on_wait: Callable[[], None] | None = None) -> None:
         self.outbox = outbox
         self._on_work = on_work  # new work for the transports
         self._on_wait = on_wait  # someone awaits a handle: the client must be running
@@ -77,9 +75,7 @@ class Ledger:
         positions: dict[str, int] = {}
         for handle in self.handles():
             if handle.task_id is not None and not handle.settled:
-                positions[handle.task_id] = min(
-                    positions.get(handle.task_id, handle.last_seq), handle.last_seq
-                )
+                positions[handle.task_id] = min(positions.get(handle.task_id, handle.last_seq), handle.last_seq)
         return positions
 
     def for_task(self, task_id: str) -> list[TaskHandle]:

@@ -29,13 +29,9 @@ T = TypeVar("T")
 class SyncClient:
     """Blocking facade over :class:`GatewayClient`; ``options`` are passed to it unchanged."""
 
-    def __init__(
-        self, base_url: str, token: str, outbox_path: str | os.PathLike[str], **options: Any
-    ) -> None:
+    def __init__(self, base_url: str, token: str, outbox_path: str | os.PathLike[str], **options: Any) -> None:
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="gateway-client-loop", daemon=True
-        )
+        self._thread = threading.Thread(target=self._loop.run_forever, name="gateway-client-loop", daemon=True)
         self._thread.start()
         try:
             self._client = self._call(self._open(base_url, token, outbox_path, options))
@@ -44,9 +40,7 @@ class SyncClient:
             raise
 
     @staticmethod
-    async def _open(
-        base_url: str, token: str, outbox_path: str | os.PathLike[str], options: Any
-    ) -> GatewayClient:
+    async def _open(base_url: str, token: str, outbox_path: str | os.PathLike[str], options: Any) -> GatewayClient:
         # Built on the loop's own thread: its events and tasks belong to that loop.
         client = GatewayClient(base_url, token, outbox_path, **options)
         await client.start()

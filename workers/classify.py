@@ -131,7 +131,5 @@ def classify(exc: BaseException) -> Classified:
             FailureClass.AMBIGUOUS, "odoo_bad_reply", "Odoo (or a proxy) answered something that is not JSON."
         )
     if isinstance(exc, InternalError | KeyError | ValueError):
-        return Classified(
-            FailureClass.PERMANENT, "odoo_protocol_error", f"Unexpected reply from Odoo: {exc!r}."
-        )
+        return Classified(FailureClass.PERMANENT, "odoo_protocol_error", f"Unexpected reply from Odoo: {exc!r}.")
     return Classified(FailureClass.PERMANENT, "worker_error", f"Unexpected error: {exc!r}.")

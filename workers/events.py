@@ -50,7 +50,5 @@ class EventPublisher:
                 del self._broker.connection
                 if attempt == _ATTEMPTS:
                     raise
-                log.warning(
-                    "event publish failed task=%s seq=%s (%r); retrying", event.task_id, event.seq, exc
-                )
+                log.warning("event publish failed task=%s seq=%s (%r); retrying", event.task_id, event.seq, exc)
                 time.sleep(min(0.2 * 2**attempt, 5.0))

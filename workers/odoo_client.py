@@ -65,7 +65,5 @@ class OdooRpcClient:
         self._local.odoo = odoo
         return odoo
 
-    def execute_kw(
-        self, model: str, method: str, args: list[Any], kwargs: dict[str, Any] | None = None
-    ) -> Any:
+    def execute_kw(self, model: str, method: str, args: list[Any], kwargs: dict[str, Any] | None = None) -> Any:
         return self._session().execute_kw(model, method, args, kwargs or {})

@@ -145,17 +145,13 @@ class TaskRunner:
     def _settle_failure(self, task: TaskAttempt, failure: Classified) -> NoReturn:
         seq = outcome_seq(task.attempt)
         if failure.failure is FailureClass.PERMANENT:
-            self._emit(
-                task, seq, TaskStatus.FAILED, error=ErrorInfo(code=failure.code, message=failure.message)
-            )
+            self._emit(task, seq, TaskStatus.FAILED, error=ErrorInfo(code=failure.code, message=failure.message))
             raise TaskAbandoned(failure.message)
         if task.attempt >= self.settings.max_attempts:
             message = f"Gave up after {task.attempt} attempts. Last error: {failure.message}"
             self._emit(task, seq, TaskStatus.FAILED, error=ErrorInfo(code=failure.code, message=message))
             raise TaskAbandoned(message)
-        delay = backoff_seconds(
-            task.attempt + 1, self.settings.min_backoff, self.settings.max_backoff, self.rand
-        )
+        delay = backoff_seconds(task.attempt + 1, self.settings.min_backoff, self.settings.max_backoff, self.rand)
         if failure.failure is FailureClass.AMBIGUOUS:
             # The next attempt must not look for the effect before a write that may still
             # be running has finished: wait for the lease to lapse.
