@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from gateway.auth import bearer_token
 from gateway.openapi import OPENAPI
 from gateway.state import GatewayState, gateway_state
-from gateway.views import event_view, task_view
+from gateway.views import task_view
 from shared.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -24,7 +24,7 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.kinds import field_errors
-from shared.protocol import IDEMPOTENCY_KEY_PATTERN, SubmitBody
+from shared.protocol import IDEMPOTENCY_KEY_PATTERN, SubmitBody, event_fields
 
 __all__ = ["error_response", "get_task", "healthz", "list_events", "openapi", "readyz", "submit_task"]
 
@@ -119,7 +119,7 @@ async def list_events(request: Request) -> Response:
             "task_id": task.id,
             "status": task.status.value,
             "seq": task.seq,
-            "events": [event_view(e) for e in events],
+            "events": [event_fields(e) for e in events],
             # True if events after ``after`` existed but were removed by retention.
             "history_pruned": task.history_pruned and after < task.seq,
         }

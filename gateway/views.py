@@ -1,13 +1,12 @@
-"""JSON views of stored tasks and events, shared by the HTTP API and the WebSocket."""
+"""The JSON view of a stored task, as `GET /v1/tasks/{id}` and the 202 answer show it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.events import TaskEvent
 from shared.store import TaskRecord
 
-__all__ = ["event_view", "task_view"]
+__all__ = ["task_view"]
 
 
 def task_view(task: TaskRecord) -> dict[str, Any]:
@@ -22,15 +21,4 @@ def task_view(task: TaskRecord) -> dict[str, Any]:
         "created_at": task.created_at,
         "updated_at": task.updated_at,
         "history_pruned": task.history_pruned,
-    }
-
-
-def event_view(event: TaskEvent) -> dict[str, Any]:
-    return {
-        "seq": event.seq,
-        "status": event.status.value,
-        "attempt": event.attempt,
-        "result": event.result,
-        "error": event.error.model_dump() if event.error else None,
-        "at": event.at,
     }

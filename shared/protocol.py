@@ -28,6 +28,7 @@ __all__ = [
     "SubmitFrame",
     "accepted_frame",
     "error_frame",
+    "event_fields",
     "event_frame",
     "frame_ref",
     "parse_client_frame",
@@ -128,10 +129,9 @@ def accepted_frame(ref: str | int | None, task_id: str, duplicate: bool, status:
     }
 
 
-def event_frame(event: TaskEvent) -> dict[str, Any]:
+def event_fields(event: TaskEvent) -> dict[str, Any]:
+    """An event as the wire shows it, in a frame and in ``GET /v1/tasks/{id}/events``."""
     return {
-        "type": "event",
-        "task_id": event.task_id,
         "seq": event.seq,
         "status": event.status.value,
         "attempt": event.attempt,
@@ -139,6 +139,10 @@ def event_frame(event: TaskEvent) -> dict[str, Any]:
         "error": event.error.model_dump() if event.error else None,
         "at": event.at,
     }
+
+
+def event_frame(event: TaskEvent) -> dict[str, Any]:
+    return {"type": "event", "task_id": event.task_id, **event_fields(event)}
 
 
 def error_frame(ref: str | int | None, err: GatewayError) -> dict[str, Any]:
