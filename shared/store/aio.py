@@ -20,7 +20,7 @@ R = TypeVar("R")
 
 
 class AsyncTaskStore:
-    def __init__(self, store: TaskStore, *, threads: int = 8) -> None:
+    def __init__(self, store: TaskStore, *, threads: int = 16) -> None:
         self.sync = store
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="store")
 

@@ -75,7 +75,7 @@ class _QmarkCursor:
 
 
 class PostgresTaskStore(SqlTaskStore):
-    def __init__(self, url: str, *, max_size: int = 10) -> None:
+    def __init__(self, url: str, *, max_size: int = 20) -> None:
         self.url = url
         self._pool = psycopg_pool.ConnectionPool(
             url,
@@ -100,6 +100,9 @@ class PostgresTaskStore(SqlTaskStore):
 
     def _ddl(self) -> list[str]:
         return _DDL
+
+    def _skip_fsync(self, cur: Cursor) -> None:
+        cur.execute("SET LOCAL synchronous_commit = off")
 
     def close(self) -> None:
         if self._opened:
