@@ -17,15 +17,14 @@ from starlette.staticfiles import StaticFiles
 
 from gateway import http_api
 from gateway.auth import Authenticator, OriginPolicy
+from gateway.fanout import Fanout
 from gateway.publisher import TaskPublisher
 from gateway.relay import EventRelay
-from gateway.state import GatewayState, gateway_state
+from gateway.state import GatewayState
 from gateway.submissions import Submissions
 from gateway.ws import websocket_endpoint
 from shared.config import Settings
 from shared.errors import CloseCode, GatewayError
-from shared.events import TaskEvent
-from shared.protocol import event_frame
 from shared.store import AsyncTaskStore, open_store
 
 __all__ = ["app_from_env", "create_app"]
@@ -33,21 +32,6 @@ __all__ = ["app_from_env", "create_app"]
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 _PURGE_EVERY = 3600.0
-
-
-def _deliver(state: GatewayState, event: TaskEvent) -> None:
-    frame = event_frame(event)
-    for conn_id in state.hub.route(event):
-        session = state.sessions.get(conn_id)
-        if session is not None:
-            session.send(frame)
-
-
-async def _resync(state: GatewayState) -> None:
-    """After the relay (re)connects: send every watching socket what it may have missed."""
-    for task_id, after in state.hub.positions().items():
-        for event in await state.store.events_after(task_id, after):
-            _deliver(state, event)
 
 
 async def _purge_loop(state: GatewayState) -> None:
@@ -73,16 +57,17 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = AsyncTaskStore(await asyncio.to_thread(open_store, settings.database_url))
         publisher = TaskPublisher(settings)
+        fanout = Fanout(store)
         state = GatewayState(
             settings=settings,
             store=store,
             publisher=publisher,
-            relay=None,  # type: ignore[arg-type]  # needs the state; set just below
+            relay=EventRelay(settings, store, fanout.deliver, fanout.resync),
             submissions=Submissions(settings, store, publisher),
             auth=Authenticator(settings.tokens),
             origins=OriginPolicy(settings.allowed_origins),
+            fanout=fanout,
         )
-        state.relay = EventRelay(settings, store, lambda e: _deliver(state, e), lambda: _resync(state))
         app.state.gateway = state
         publisher.start()
         state.relay.start()
@@ -138,6 +123,3 @@ def create_app(settings: Settings) -> Starlette:
 def app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory gateway.app:app_from_env``."""
     return create_app(Settings.from_env())
-
-
-__all__ += ["gateway_state"]

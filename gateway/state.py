@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
 
 from gateway.auth import Authenticator, OriginPolicy
+from gateway.fanout import Fanout, FrameSink
 from gateway.hub import Hub
 from gateway.publisher import TaskPublisher
 from gateway.relay import EventRelay
 from gateway.submissions import Submissions
 from shared.config import Settings
 from shared.store import AsyncTaskStore
-
-if TYPE_CHECKING:
-    from gateway.ws import WsSession
 
 __all__ = ["GatewayState", "gateway_state"]
 
@@ -30,8 +27,15 @@ class GatewayState:
     submissions: Submissions
     auth: Authenticator
     origins: OriginPolicy
-    hub: Hub = field(default_factory=Hub)
-    sessions: dict[str, WsSession] = field(default_factory=dict)
+    fanout: Fanout
+
+    @property
+    def hub(self) -> Hub:
+        return self.fanout.hub
+
+    @property
+    def sessions(self) -> dict[str, FrameSink]:
+        return self.fanout.sessions
 
 
 def gateway_state(app: Starlette) -> GatewayState:
