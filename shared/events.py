@@ -1,9 +1,13 @@
 """Task states and the events that move a task between them.
 
 Each task has an ordered sequence of events numbered by ``seq``. ``seq`` 0 is the
-acceptance; attempt ``n`` (1-based) owns ``seq`` 2n-1 (``running``) and 2n (its outcome:
-``retrying``, ``succeeded`` or ``failed``). Because the numbers derive from the attempt,
-a redelivered message produces the very same numbers, so duplicates are dropped by seq.
+acceptance; attempt ``n`` (1-based) owns three numbers: 3n-2 ``running``, 3n-1
+``retrying``, 3n ``succeeded`` or ``failed``. Because the numbers derive from the attempt
+and the kind of outcome, a redelivered message produces the very same numbers for the
+same events, so duplicates are dropped by seq; and a redelivered attempt that ends
+differently (the first copy said ``retrying`` and died before its retry was queued; the
+redelivery found the effect and says ``succeeded``) gets a higher number, so it is not
+mistaken for a duplicate.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["FINAL_STATUSES", "ErrorInfo", "TaskEvent", "TaskStatus", "outcome_seq", "running_seq"]
+__all__ = ["FINAL_STATUSES", "ErrorInfo", "TaskEvent", "TaskStatus", "event_seq"]
 
 
 class TaskStatus(enum.StrEnum):
@@ -54,9 +58,9 @@ class TaskEvent(BaseModel):
     at: float = Field(default_factory=time.time)
 
 
-def running_seq(attempt: int) -> int:
-    return 2 * attempt - 1
-
-
-def outcome_seq(attempt: int) -> int:
-    return 2 * attempt
+def event_seq(attempt: int, status: TaskStatus) -> int:
+    """The seq of ``status`` in attempt ``attempt`` (1-based); 0 for the acceptance."""
+    if status is TaskStatus.ACCEPTED:
+        return 0
+    offset = {TaskStatus.RUNNING: 2, TaskStatus.RETRYING: 1}.get(status, 0)
+    return 3 * attempt - offset

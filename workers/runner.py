@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 
 from shared.config import Settings
 from shared.errors import PermanentTaskError
-from shared.events import ErrorInfo, TaskEvent, TaskStatus, outcome_seq, running_seq
+from shared.events import ErrorInfo, TaskEvent, TaskStatus, event_seq
 from shared.kinds import KINDS, OdooCall, TaskKind, task_reference
 from shared.store import TaskStore
 from workers.classify import Classified, FailureClass, classify
@@ -106,7 +106,7 @@ class TaskRunner:
         try:
             # Failures to publish an event propagate as they are (not classified as Odoo
             # failures): Dramatiq retries the message, and the event numbers repeat.
-            self._emit(task, running_seq(task.attempt), TaskStatus.RUNNING)
+            self._emit(task, TaskStatus.RUNNING)
             try:
                 kind = KINDS.get(task.kind)
                 if kind is None:
@@ -114,7 +114,7 @@ class TaskRunner:
                 result = self._apply(kind, task, owner, state)
             except Exception as exc:
                 self._settle_failure(task, classify(exc))
-            self._emit(task, outcome_seq(task.attempt), TaskStatus.SUCCEEDED, result=result)
+            self._emit(task, TaskStatus.SUCCEEDED, result=result)
         finally:
             # A write that may still be running in Odoo keeps the lease until it lapses.
             if not state.write_ambiguous:
@@ -143,13 +143,12 @@ class TaskRunner:
             return found
 
     def _settle_failure(self, task: TaskAttempt, failure: Classified) -> NoReturn:
-        seq = outcome_seq(task.attempt)
         if failure.failure is FailureClass.PERMANENT:
-            self._emit(task, seq, TaskStatus.FAILED, error=ErrorInfo(code=failure.code, message=failure.message))
+            self._emit(task, TaskStatus.FAILED, error=ErrorInfo(code=failure.code, message=failure.message))
             raise TaskAbandoned(failure.message)
         if task.attempt >= self.settings.max_attempts:
             message = f"Gave up after {task.attempt} attempts. Last error: {failure.message}"
-            self._emit(task, seq, TaskStatus.FAILED, error=ErrorInfo(code=failure.code, message=message))
+            self._emit(task, TaskStatus.FAILED, error=ErrorInfo(code=failure.code, message=message))
             raise TaskAbandoned(message)
         delay = backoff_seconds(task.attempt + 1, self.settings.min_backoff, self.settings.max_backoff, self.rand)
         if failure.failure is FailureClass.AMBIGUOUS:
@@ -157,7 +156,7 @@ class TaskRunner:
             # be running has finished: wait for the lease to lapse.
             delay = max(delay, self.settings.effective_lease_seconds + 1.0)
         error = ErrorInfo(code=failure.code, message=failure.message, retry_in_seconds=round(delay, 3))
-        self._emit(task, seq, TaskStatus.RETRYING, error=error)
+        self._emit(task, TaskStatus.RETRYING, error=error)
         raise RetryLater(delay)
 
     def _acquire_lease(self, task_id: str, owner: str) -> None:
@@ -172,12 +171,12 @@ class TaskRunner:
     def _emit(
         self,
         task: TaskAttempt,
-        seq: int,
         status: TaskStatus,
         *,
         result: dict[str, Any] | None = None,
         error: ErrorInfo | None = None,
     ) -> None:
+        seq = event_seq(task.attempt, status)
         event = TaskEvent(
             task_id=task.task_id, seq=seq, status=status, attempt=task.attempt, result=result, error=error
         )

@@ -82,7 +82,7 @@ def orders(standin: OdooStandin, task_id: str) -> int:
 def test_success(standin: OdooStandin, store: TaskStore) -> None:
     h, task_id = Harness(standin, store), str(uuid.uuid4())
     h.runner.run(attempt(task_id))
-    assert h.statuses() == [(1, TaskStatus.RUNNING), (2, TaskStatus.SUCCEEDED)]
+    assert h.statuses() == [(1, TaskStatus.RUNNING), (3, TaskStatus.SUCCEEDED)]
     assert h.events[-1].result is not None and "sale_order_id" in h.events[-1].result
     assert orders(standin, task_id) == 1
     assert store.acquire_lease(task_id, "other", h.now, 5) is None  # released
@@ -92,7 +92,7 @@ def test_commit_then_lost_reply_is_found_in_the_same_attempt(standin: OdooStandi
     h, task_id = Harness(standin, store), str(uuid.uuid4())
     standin.add_fault(FaultRule(kind="commit_then_drop", model="sale.order", method="create"))
     h.runner.run(attempt(task_id))
-    assert h.statuses()[-1] == (2, TaskStatus.SUCCEEDED)
+    assert h.statuses()[-1] == (3, TaskStatus.SUCCEEDED)
     assert orders(standin, task_id) == 1
 
 
@@ -109,7 +109,7 @@ def test_ambiguous_with_no_effect_keeps_the_lease_and_waits_it_out(standin: Odoo
     assert orders(standin, task_id) == 0
     h.now += 6  # the lease lapses; the retry goes through
     h.runner.run(attempt(task_id, 2))
-    assert h.statuses()[-1] == (4, TaskStatus.SUCCEEDED) and orders(standin, task_id) == 1
+    assert h.statuses()[-1] == (6, TaskStatus.SUCCEEDED) and orders(standin, task_id) == 1
 
 
 def test_permanent_error_fails_once_with_the_reason(standin: OdooStandin, store: TaskStore) -> None:
@@ -126,7 +126,7 @@ def test_permanent_error_fails_once_with_the_reason(standin: OdooStandin, store:
     with pytest.raises(TaskAbandoned):
         h.runner.run(attempt(task_id))
     last = h.events[-1]
-    assert (last.seq, last.status) == (2, TaskStatus.FAILED)
+    assert (last.seq, last.status) == (3, TaskStatus.FAILED)
     assert last.error is not None and "Customer is blocked" in last.error.message
     assert last.error.code == "odoo_validation_error"
 
@@ -136,7 +136,7 @@ def test_retries_exhausted_fail_the_task(standin: OdooStandin, store: TaskStore)
     standin.add_fault(FaultRule(kind="http_status", status=503, model="sale.order", method="create"))
     with pytest.raises(TaskAbandoned):
         h.runner.run(attempt(task_id, 3))
-    assert h.statuses() == [(5, TaskStatus.RUNNING), (6, TaskStatus.FAILED)]
+    assert h.statuses() == [(7, TaskStatus.RUNNING), (9, TaskStatus.FAILED)]
     assert h.events[-1].error is not None and h.events[-1].error.message.startswith("Gave up after 3 attempts")
 
 
@@ -159,7 +159,7 @@ def test_transient_error_retries_with_backoff(standin: OdooStandin, store: TaskS
 def test_final_task_in_store_is_not_run_again(standin: OdooStandin, store: TaskStore) -> None:
     h = Harness(standin, store)
     task, _ = store.create_or_get(NewTask(str(uuid.uuid4()), "demo", "k", "fp", "sale.order.create", SALE), h.now, 10)
-    store.apply_event(TaskEvent(task_id=task.id, seq=2, status=TaskStatus.SUCCEEDED, attempt=1))
+    store.apply_event(TaskEvent(task_id=task.id, seq=3, status=TaskStatus.SUCCEEDED, attempt=1))
     before = len(standin.effects())
     h.runner.run(attempt(task.id))
     assert h.events == [] and len(standin.effects()) == before
@@ -208,3 +208,39 @@ def test_backoff_is_capped_and_jittered() -> None:
     assert backoff_seconds(1, 1, 300, lambda: 1.0) == 1.0
     assert backoff_seconds(30, 1, 300, lambda: 1.0) == 300
     assert 150 <= backoff_seconds(30, 1, 300, lambda: 0.3) <= 300
+
+
+def test_redelivered_attempt_that_ends_differently_is_not_a_duplicate(standin: OdooStandin, store: TaskStore) -> None:
+    """Found by the chaos suite: attempt 1 said "retrying", then its worker died before the
+    retry was queued; the redelivered attempt 1 said "succeeded". That must not be dropped
+    as a duplicate of the first copy's outcome (it was, when both had seq 2n)."""
+    h = Harness(standin, store)
+    task, _ = store.create_or_get(NewTask(str(uuid.uuid4()), "demo", "k2", "fp", "sale.order.create", SALE), h.now, 10)
+    # First copy: Odoo is busy, the attempt says "retrying"; then (in the scenario) it dies
+    # before its retry is queued, so the same attempt is delivered again.
+    standin.add_fault(FaultRule(kind="http_status", status=503, model="sale.order", method="create"))
+    with pytest.raises(RetryLater):
+        h.runner.run(attempt(task.id))
+    for event in h.events:
+        store.apply_event(event)
+    assert store.get(task.id).status is TaskStatus.RETRYING  # type: ignore[union-attr]
+    # The redelivery of the same attempt (same seq numbers) now gets through.
+    h.now += 10
+    redelivered = Harness(standin, store)
+    redelivered.now = h.now
+    redelivered.runner.run(attempt(task.id))
+    for event in redelivered.events:
+        store.apply_event(event)
+    stored = store.get(task.id)
+    assert stored is not None and stored.status is TaskStatus.SUCCEEDED
+    assert orders(standin, task.id) == 1
+
+
+def test_event_numbers() -> None:
+    from shared.events import event_seq
+
+    assert [event_seq(1, s) for s in (TaskStatus.ACCEPTED, TaskStatus.RUNNING, TaskStatus.RETRYING)] == [0, 1, 2]
+    assert event_seq(1, TaskStatus.SUCCEEDED) == event_seq(1, TaskStatus.FAILED) == 3
+    assert event_seq(2, TaskStatus.RUNNING) == 4
+    # Whatever an attempt ends with comes after anything an earlier attempt said.
+    assert event_seq(2, TaskStatus.RUNNING) > event_seq(1, TaskStatus.SUCCEEDED)
