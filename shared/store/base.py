@@ -53,7 +53,9 @@ class TaskStore(abc.ABC):
     @abc.abstractmethod
     def apply_event(self, event: TaskEvent) -> bool:
         """Store the event and move the task to its state, atomically, if it is newer
-        (higher seq) than the task's state and the task is not final. True if applied."""
+        (higher seq) than the task's state and the task is not final: True. An older event
+        arriving late only joins the history (False); a duplicate, or anything after the
+        final event, is dropped (False)."""
 
     @abc.abstractmethod
     def acquire_lease(self, task_id: str, owner: str, now: float, ttl: float) -> float | None:

@@ -190,6 +190,26 @@ class SqlTaskStore(TaskStore):
                 ),
             )
             if cur.rowcount != 1:
+                # A duplicate, an event after the final one, or a late one (the relay may
+                # store a task's events out of order): a late event still belongs in the
+                # history, so a resume from before it gets the whole story.
+                cur.execute(
+                    "INSERT INTO task_events (task_id, seq, status, attempt, result, error, at) "
+                    "SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS "
+                    "(SELECT 1 FROM tasks WHERE id = ? AND seq > ?) "
+                    "ON CONFLICT (task_id, seq) DO NOTHING",
+                    (
+                        event.task_id,
+                        event.seq,
+                        event.status.value,
+                        event.attempt,
+                        result,
+                        error,
+                        event.at,
+                        event.task_id,
+                        event.seq,
+                    ),
+                )
                 return False
             cur.execute(
                 "INSERT INTO task_events (task_id, seq, status, attempt, result, error, at) "

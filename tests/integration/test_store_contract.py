@@ -92,7 +92,7 @@ def test_events_apply_in_order_once_and_final_is_final(store: TaskStore) -> None
     retry = ErrorInfo(code="odoo_concurrency", message="busy", retry_in_seconds=1.5)
     assert store.apply_event(event(task.id, 2, TaskStatus.RETRYING, error=retry))
     assert store.apply_event(event(task.id, 4, TaskStatus.SUCCEEDED, result={"sale_order_id": 7}))
-    assert not store.apply_event(event(task.id, 3, TaskStatus.RUNNING))  # late, older
+    assert not store.apply_event(event(task.id, 3, TaskStatus.RUNNING))  # late: history only
     assert not store.apply_event(event(task.id, 6, TaskStatus.FAILED))  # after final
     stored = store.get(task.id)
     assert stored is not None
@@ -107,10 +107,11 @@ def test_events_apply_in_order_once_and_final_is_final(store: TaskStore) -> None
     assert [(e.seq, e.status) for e in history] == [
         (1, TaskStatus.RUNNING),
         (2, TaskStatus.RETRYING),
+        (3, TaskStatus.RUNNING),
         (4, TaskStatus.SUCCEEDED),
     ]
     assert history[1].error == retry
-    assert [e.seq for e in store.events_after(task.id, 2)] == [4]
+    assert [e.seq for e in store.events_after(task.id, 2)] == [3, 4]
 
 
 def test_event_for_unknown_task_is_not_stored(store: TaskStore) -> None:
