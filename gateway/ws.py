@@ -21,7 +21,6 @@ from gateway.auth import bearer_token
 from gateway.state import GatewayState, gateway_state
 from shared.errors import (
     AuthenticationFailed,
-    ClientError,
     CloseCode,
     GatewayError,
     InvalidRequest,
@@ -81,8 +80,13 @@ class WsSession:
             self.send(event_frame(event))
 
     async def sync(self, task_id: str, after_seq: int) -> None:
-        """Watch a task and send what the store has after ``after_seq``, then live events."""
-        events = await self.state.store.events_after(task_id, after_seq)
+        """Send what the store has after ``after_seq`` for a watched task, then its live events."""
+        try:
+            events = await self.state.store.events_after(task_id, after_seq)
+        except GatewayError:
+            # Without the stored events the watch can't be made gap-free: the client's
+            # universal recovery (reconnect, resume) is the right one.
+            raise _Close(CloseCode.INTERNAL_ERROR, "store unavailable; reconnect and resume") from None
         self.deliver(self.state.hub.finish_sync(self.id, task_id, events))
 
     async def send_loop(self) -> None:
@@ -121,10 +125,8 @@ class WsSession:
                 self.send({"type": "pong", "ref": frame.ref})
             elif isinstance(frame, AuthFrame):
                 raise InvalidRequest("Already authenticated.")
-        except ClientError as err:
+        except GatewayError as err:  # ClientError: fix the frame; Unavailable: retry it later
             self.send(error_frame(err.ref if frame is None else frame.ref, err))
-        except GatewayError as err:  # Unavailable: retry the same frame later
-            self.send(error_frame(frame.ref if frame is not None else None, err))
 
     async def _submit(self, frame: SubmitFrame) -> None:
         # Checked before submitting: once accepted, the task must be watched, not refused.
@@ -139,7 +141,8 @@ class WsSession:
         self._check_capacity(len(frame.tasks))
         tasks: dict[str, dict[str, Any]] = {}
         unknown: list[str] = []
-        to_sync: list[tuple[str, int]] = []
+        known: list[tuple[str, int]] = []
+        # All reads first: if the store fails midway, nothing is half-watched.
         for task_id, seen in frame.tasks.items():
             task = await self.state.store.get(task_id)
             if task is None or task.principal != self.principal:
@@ -149,10 +152,11 @@ class WsSession:
             # the status and seq here are still the task's true current state.
             recovered = not (task.history_pruned and seen < task.seq)
             tasks[task_id] = {"status": task.status.value, "seq": task.seq, "recovered": recovered}
+            known.append((task_id, seen))
+        for task_id, seen in known:
             self.state.hub.watch(self.id, task_id, seen)
-            to_sync.append((task_id, seen))
         self.send({"type": "resumed", "ref": frame.ref, "tasks": tasks, "unknown": unknown})
-        for task_id, seen in to_sync:
+        for task_id, seen in known:
             await self.sync(task_id, seen)
 
     def _check_capacity(self, more: int) -> None:
