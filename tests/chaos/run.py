@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import shutil
 import statistics
 import time
 from collections import defaultdict
@@ -53,7 +54,9 @@ async def run_profile(profile: Profile, work_dir: Path, seed: int = 1) -> dict[s
     await asyncio.to_thread(system.start)
     try:
         outboxes = work_dir / "outboxes"
-        outboxes.mkdir(parents=True, exist_ok=True)
+        # Fresh devices: an outbox left by an earlier run would follow that run's tasks.
+        shutil.rmtree(outboxes, ignore_errors=True)
+        outboxes.mkdir(parents=True)
         for index in range(profile.clients):
             proxy = system.proxies[index % len(system.proxies)]
             http_only = index < round(profile.clients * profile.http_share)
