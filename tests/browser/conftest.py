@@ -46,7 +46,7 @@ def _requirements() -> None:
     require_service("RabbitMQ", "127.0.0.1", 5672, "rabbitmq-server -detached")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def proxy() -> Iterator[FaultProxy]:
     """Listening before the gateway starts, so the page's origin (the proxy's address) is known
     and can be allowed; it learns the gateway's port once the stack is up."""
@@ -55,7 +55,7 @@ def proxy() -> Iterator[FaultProxy]:
     proxy.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser_stack(tmp_path_factory: pytest.TempPathFactory, proxy: FaultProxy) -> Iterator[Stack]:
     path = tmp_path_factory.mktemp("browser-store") / "gateway.sqlite3"
     overrides = {
@@ -67,7 +67,7 @@ def browser_stack(tmp_path_factory: pytest.TempPathFactory, proxy: FaultProxy) -
         yield stack
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
