@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 
 from tests.support.stack import TOKENS, Stack
@@ -163,46 +164,37 @@ async def test_same_key_is_per_principal(stack: Stack) -> None:
     assert mine.json()["task_id"] != theirs.json()["task_id"]
 
 
-async def test_permanent_odoo_error_fails_with_reason(stack: Stack) -> None:
+@pytest.mark.parametrize(
+    ("kind", "payload", "code", "named"),
+    [
+        (
+            "sale.order.create",
+            {"customer": "Nobody Known", "lines": [{"product": "DEMO-001", "quantity": 1}]},
+            "unknown_customer",
+            "Nobody Known",
+        ),
+        (
+            "inventory.adjust",
+            {"location": "WH/Stock", "lines": [{"product": "NOPE-1", "quantity": 1}]},
+            "unknown_product",
+            "NOPE-1",
+        ),
+        (
+            "inventory.adjust",
+            {"location": "WH/Nowhere", "lines": [{"product": "DEMO-001", "quantity": 1}]},
+            "unknown_location",
+            "WH/Nowhere",
+        ),
+    ],
+)
+async def test_unknown_odoo_references_fail_at_once_with_the_reason(
+    stack: Stack, kind: str, payload: dict[str, Any], code: str, named: str
+) -> None:
     async with httpx.AsyncClient(base_url=stack.base, timeout=30) as http:
         response = await http.post(
-            "/v1/tasks",
-            headers=stack.headers(key=str(uuid.uuid4())),
-            json={
-                "kind": "sale.order.create",
-                "payload": {"customer": "Nobody Known", "lines": [{"product": "DEMO-001", "quantity": 1}]},
-            },
+            "/v1/tasks", headers=stack.headers(key=str(uuid.uuid4())), json={"kind": kind, "payload": payload}
         )
     final = await asyncio.to_thread(stack.wait_final, response.json()["task_id"])
     assert final["status"] == "failed"
-    assert "Nobody Known" in final["error"]["message"]
+    assert final["error"]["code"] == code and named in final["error"]["message"]
     assert final["attempts"] == 1
-
-
-async def test_unknown_product_fails_permanently(stack: Stack) -> None:
-    async with httpx.AsyncClient(base_url=stack.base, timeout=30) as http:
-        response = await http.post(
-            "/v1/tasks",
-            headers=stack.headers(key=str(uuid.uuid4())),
-            json={
-                "kind": "inventory.adjust",
-                "payload": {"location": "WH/Stock", "lines": [{"product": "NOPE-1", "quantity": 1}]},
-            },
-        )
-    final = await asyncio.to_thread(stack.wait_final, response.json()["task_id"])
-    assert final["status"] == "failed"
-    assert "NOPE-1" in final["error"]["message"]
-
-
-async def test_unknown_location_fails_permanently(stack: Stack) -> None:
-    async with httpx.AsyncClient(base_url=stack.base, timeout=30) as http:
-        response = await http.post(
-            "/v1/tasks",
-            headers=stack.headers(key=str(uuid.uuid4())),
-            json={
-                "kind": "inventory.adjust",
-                "payload": {"location": "WH/Nowhere", "lines": [{"product": "DEMO-001", "quantity": 1}]},
-            },
-        )
-    final = await asyncio.to_thread(stack.wait_final, response.json()["task_id"])
-    assert final["status"] == "failed" and "WH/Nowhere" in final["error"]["message"]
