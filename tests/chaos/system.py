@@ -241,10 +241,6 @@ class ChaosSystem:
             rows = conn.execute("SELECT id, status, result FROM tasks").fetchall()
         return {row[0]: (row[1], json.loads(row[2]) if row[2] else None) for row in rows}
 
-    def odoo_effect_count(self) -> int:
-        effects = httpx.get(f"{self.standin_url}/_standin/effects?model=sale.order&method=create", timeout=120)
-        return len(effects.json())
-
 
 def _wait_http(url: str, proc: Proc, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout

@@ -16,7 +16,7 @@ from shared.errors import CloseCode
 from tests.support.processes import free_port, start_gateway
 from tests.support.stack import ALLOWED_ORIGIN, TOKENS, Stack
 
-from .test_roundtrip import SALE, orders_for, recv_json, ws_connect
+from .test_roundtrip import SALE, orders_for, recv_json, send_sale, ws_connect
 
 
 async def closed_with(ws: Any) -> tuple[int, str]:
@@ -82,17 +82,7 @@ async def test_auth_frame_flow(stack: Stack) -> None:
     async with websockets.connect(stack.ws) as ws:
         await ws.send(json.dumps({"type": "auth", "ref": "a1", "token": TOKENS["demo"]}))
         assert await recv_json(ws) == {"type": "authenticated", "ref": "a1", "principal": "demo"}
-        await ws.send(
-            json.dumps(
-                {
-                    "type": "submit",
-                    "ref": "s",
-                    "idempotency_key": str(uuid.uuid4()),
-                    "kind": "sale.order.create",
-                    "payload": SALE,
-                }
-            )
-        )
+        await send_sale(ws)
         assert (await recv_json(ws))["type"] == "accepted"
     async with websockets.connect(stack.ws) as ws:
         await ws.send(json.dumps({"type": "auth", "ref": "a1", "token": "wrong"}))
@@ -184,17 +174,7 @@ async def test_broker_down_is_503_never_202(stack: Stack, tmp_path: Path) -> Non
             base.replace("http", "ws") + "/v1/ws",
             additional_headers={"Authorization": f"Bearer {TOKENS['demo']}"},
         ) as ws:
-            await ws.send(
-                json.dumps(
-                    {
-                        "type": "submit",
-                        "ref": "s",
-                        "idempotency_key": key,
-                        "kind": "sale.order.create",
-                        "payload": SALE,
-                    }
-                )
-            )
+            await send_sale(ws, key)
             frame = await recv_json(ws)
         assert (frame["type"], frame["ref"], frame["code"]) == ("error", "s", "broker_unavailable")
     finally:

@@ -11,7 +11,7 @@ import httpx
 from tests.odoo_standin import FaultRule
 from tests.support.stack import Stack
 
-from .test_roundtrip import SALE, recv_json, recv_until_final, ws_connect
+from .test_roundtrip import SALE, recv_json, recv_until_final, send_sale, ws_connect
 
 
 async def test_disconnect_after_accepted_then_resume_on_other_instance(pg_stack: Stack) -> None:
@@ -19,17 +19,7 @@ async def test_disconnect_after_accepted_then_resume_on_other_instance(pg_stack:
     # Slow the write so the task is still running when the client drops.
     stack.standin.add_fault(FaultRule(kind="delay", model="sale.order", method="create", seconds=0.5))
     async with await ws_connect(stack.ws_of(0)) as ws:
-        await ws.send(
-            json.dumps(
-                {
-                    "type": "submit",
-                    "ref": "s",
-                    "idempotency_key": str(uuid.uuid4()),
-                    "kind": "sale.order.create",
-                    "payload": SALE,
-                }
-            )
-        )
+        await send_sale(ws)
         accepted = await recv_json(ws)
         assert accepted["type"] == "accepted"
     task_id = accepted["task_id"]
@@ -59,17 +49,7 @@ async def test_resume_mid_flight_gets_missed_then_live_events(pg_stack: Stack) -
     stack = pg_stack
     stack.standin.add_fault(FaultRule(kind="delay", model="sale.order", method="create", seconds=1.5))
     async with await ws_connect(stack.ws_of(0)) as ws:
-        await ws.send(
-            json.dumps(
-                {
-                    "type": "submit",
-                    "ref": "s",
-                    "idempotency_key": str(uuid.uuid4()),
-                    "kind": "sale.order.create",
-                    "payload": SALE,
-                }
-            )
-        )
+        await send_sale(ws)
         task_id = (await recv_json(ws))["task_id"]
     async with await ws_connect(stack.ws_of(1)) as ws:
         await ws.send(json.dumps({"type": "resume", "ref": "r", "tasks": {task_id: 0}}))

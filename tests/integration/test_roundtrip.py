@@ -29,6 +29,12 @@ async def ws_connect(url: str, principal: str = "demo", **kwargs: Any) -> Any:
     return await websockets.connect(url, additional_headers={"Authorization": f"Bearer {TOKENS[principal]}"}, **kwargs)
 
 
+async def send_sale(ws: Any, key: str | None = None, ref: str = "s") -> None:
+    """A ``submit`` frame for the SALE payload (a new idempotency key unless given)."""
+    frame = {"type": "submit", "ref": ref, "idempotency_key": key or str(uuid.uuid4()), "kind": "sale.order.create"}
+    await ws.send(json.dumps({**frame, "payload": SALE}))
+
+
 async def recv_json(ws: Any, timeout: float = 30.0) -> dict[str, Any]:
     frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
     return frame

@@ -3,6 +3,8 @@ store, Dramatiq worker and gateway instances, all real processes but the stand-i
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,17 +65,10 @@ class Stack:
         self.worker.stop()
         self.worker = start_worker(self.env, self.log_dir)
 
-    def restart_worker_with(self, threads: int) -> None:
-        self.worker.stop()
-        self.worker = start_worker(self.env, self.log_dir, threads=threads)
-
     def kill_worker_child(self) -> None:
         """SIGKILL the Dramatiq worker process (not the master), as the OOM killer would."""
         children = child_pids(self.worker.pid)
         assert children, "dramatiq master has no worker child"
-        import os
-        import signal
-
         for pid in children:
             os.kill(pid, signal.SIGKILL)
 
@@ -102,7 +97,7 @@ def running_stack(database_url: str, log_dir: Path, gateways: int = 1, **overrid
     standin = OdooStandin(port=0, version="17.0").start()
     vhost = create_vhost()
     env = {
-        **dict(__import__("os").environ),
+        **os.environ,
         "AMQP_URL": amqp_url(vhost),
         "DATABASE_URL": database_url,
         "ODOO_URL": standin.url,
