@@ -96,6 +96,11 @@ class EventRelay:
             return
         if applied:
             log.info("task %s %s seq=%d stored", event.task_id, event.status.value, event.seq)
+        # A final event is stored by its worker before it is published (it frees the task's
+        # records for the next task in line), so it reaches here already stored: announce it
+        # if it is the final state the store holds (a duplicate announcement is harmless, each
+        # socket gets a seq once; a final the store does not hold is never announced).
+        if applied or (event.status.final and await self._is_stored_final(event)):
             live = self._live
             if live is not None:
                 try:
@@ -103,6 +108,13 @@ class EventRelay:
                 except Exception as exc:  # stored already; sockets resync on reconnect
                     log.warning("live announce failed task=%s (%r)", event.task_id, exc)
         await message.ack()
+
+    async def _is_stored_final(self, event: TaskEvent) -> bool:
+        try:
+            task = await self._store.get(event.task_id)
+        except StoreUnavailable:
+            return False  # sockets resync from the store on reconnect
+        return task is not None and task.seq == event.seq and task.status is event.status
 
     async def _on_live(self, message: AbstractIncomingMessage) -> None:
         try:

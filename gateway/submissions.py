@@ -18,7 +18,7 @@ from typing import Any
 from gateway.publisher import TaskPublisher
 from shared.config import Settings
 from shared.errors import BrokerUnavailable, IdempotencyKeyReused
-from shared.kinds import validate_payload
+from shared.kinds import resource_keys, validate_payload
 from shared.store import AsyncTaskStore, NewTask, TaskRecord
 
 __all__ = ["Submissions", "SubmitOutcome", "fingerprint"]
@@ -52,6 +52,7 @@ class Submissions:
             fingerprint=fingerprint(kind, normalized),
             kind=kind,
             payload=normalized,
+            resource_keys=resource_keys(kind, normalized),
         )
         task, created = await self._store.create_or_get(new, self._claim_ttl)
         if not created and task.fingerprint != new.fingerprint:

@@ -39,6 +39,8 @@ _ENV = {
     "min_backoff": "TASK_MIN_BACKOFF",
     "max_backoff": "TASK_MAX_BACKOFF",
     "lease_seconds": "TASK_LEASE_SECONDS",
+    "wake_sweep_seconds": "TASK_WAKE_SWEEP_SECONDS",
+    "wake_rewake_seconds": "TASK_WAKE_REWAKE_SECONDS",
     "log_level": "LOG_LEVEL",
 }
 
@@ -73,6 +75,12 @@ class Settings(BaseModel):
     # the longest an Odoo request can keep running server-side (odoo_timeout and Odoo's
     # limit_time_real, 120 s by default), see README "Exactly once".
     lease_seconds: float | None = None
+    # A task queued behind another on the same Odoo record is woken by the worker that
+    # finishes the blocker; every worker process also sweeps for queued tasks whose turn
+    # has come (a waker that died, a blocker that was never acknowledged) this often ...
+    wake_sweep_seconds: float = Field(default=2.0, gt=0)
+    # ... and wakes again one woken this long ago that is still queued (its message lost).
+    wake_rewake_seconds: float = Field(default=30.0, gt=0)
     log_level: str = "INFO"
 
     @field_validator("tokens", mode="before")

@@ -1,13 +1,14 @@
 """Task states and the events that move a task between them.
 
 Each task has an ordered sequence of events numbered by ``seq``. ``seq`` 0 is the
-acceptance; attempt ``n`` (1-based) owns three numbers: 3n-2 ``running``, 3n-1
-``retrying``, 3n ``succeeded`` or ``failed``. Because the numbers derive from the attempt
-and the kind of outcome, a redelivered message produces the very same numbers for the
-same events, so duplicates are dropped by seq; and a redelivered attempt that ends
-differently (the first copy said ``retrying`` and died before its retry was queued; the
-redelivery found the effect and says ``succeeded``) gets a higher number, so it is not
-mistaken for a duplicate.
+acceptance; attempt ``n`` (1-based) owns four numbers: 4n-3 ``waiting`` (queued behind an
+older task on the same Odoo record; waiting is not an attempt, so it happens before the
+attempt starts), 4n-2 ``running``, 4n-1 ``retrying``, 4n ``succeeded`` or ``failed``.
+Because the numbers derive from the attempt and the kind of outcome, a redelivered
+message produces the very same numbers for the same events, so duplicates are dropped
+by seq; and a redelivered attempt that ends differently (the first copy said
+``retrying`` and died before its retry was queued; the redelivery found the effect and
+says ``succeeded``) gets a higher number, so it is not mistaken for a duplicate.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ __all__ = ["FINAL_STATUSES", "ErrorInfo", "TaskEvent", "TaskStatus", "event_seq"
 
 class TaskStatus(enum.StrEnum):
     ACCEPTED = "accepted"
+    #: Queued behind an older task on the same Odoo record; ``error.code`` is ``queued``.
+    WAITING = "waiting"
     RUNNING = "running"
     RETRYING = "retrying"
     SUCCEEDED = "succeeded"
@@ -44,6 +47,8 @@ class ErrorInfo(BaseModel):
     code: str
     message: str
     retry_in_seconds: float | None = None
+    #: With ``waiting``: the older task this one is queued behind.
+    blocked_by: str | None = None
 
 
 class TaskEvent(BaseModel):
@@ -62,5 +67,5 @@ def event_seq(attempt: int, status: TaskStatus) -> int:
     """The seq of ``status`` in attempt ``attempt`` (1-based); 0 for the acceptance."""
     if status is TaskStatus.ACCEPTED:
         return 0
-    offset = {TaskStatus.RUNNING: 2, TaskStatus.RETRYING: 1}.get(status, 0)
-    return 3 * attempt - offset
+    offset = {TaskStatus.WAITING: 3, TaskStatus.RUNNING: 2, TaskStatus.RETRYING: 1}.get(status, 0)
+    return 4 * attempt - offset

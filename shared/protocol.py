@@ -136,7 +136,8 @@ def event_fields(event: TaskEvent) -> dict[str, Any]:
         "status": event.status.value,
         "attempt": event.attempt,
         "result": event.result,
-        "error": event.error.model_dump() if event.error else None,
+        # Optional reason fields (retry_in_seconds, blocked_by) only when they say something.
+        "error": event.error.model_dump(exclude_none=True) if event.error else None,
         "at": event.at,
     }
 

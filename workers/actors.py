@@ -22,6 +22,7 @@ from workers.broker import build_broker
 from workers.events import EventPublisher
 from workers.odoo_client import OdooRpcClient
 from workers.runner import RetryLater, TaskAbandoned, TaskAttempt, TaskRunner
+from workers.wakeup import WakeSweeper, send_waiters
 
 __all__ = ["apply_task", "broker"]
 
@@ -40,7 +41,11 @@ def _runner() -> TaskRunner:
         OdooRpcClient(settings),
         EventPublisher(broker),
         worker_id=connection_name("worker"),
+        wake=lambda waiters: send_waiters(apply_task, waiters),
     )
+
+
+broker.add_middleware(WakeSweeper(lambda: _runner().sweep(), settings.wake_sweep_seconds))
 
 
 @dramatiq.actor(

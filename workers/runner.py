@@ -2,14 +2,25 @@
 
 For each attempt:
 
-1. Skip if the task store already holds a final state (a late duplicate).
+1. Check the message against the task store: a task the store does not know, or a message
+   whose kind or payload differs from what was accepted, is an anomaly (logged, counted,
+   dead-lettered, never applied). A task the store holds as final is not run again; its
+   final event is published again (the first publish may have been lost).
 2. Take the task's lease, so no two workers ever apply the same task at once.
-3. Publish ``running``; look in Odoo for the task's effect (by its reference); if it is
-   there, the task is done: publish ``succeeded`` with what it produced.
-4. Renew the lease, apply the task. On an ambiguous failure look for the effect again.
-5. Publish the outcome. Permanent failure or retries exhausted: ``failed`` and
+3. Take the task's turn: while an older task sharing one of its Odoo records (resource
+   keys) is not final, the task is parked in the store and ``waiting`` is published; the
+   message is acknowledged, so no worker thread waits. The worker that finishes the
+   blocker sends the message again (and a sweeper in every worker process catches a
+   waker that died). Waiting is not an attempt.
+4. Publish ``running``; look in Odoo for the task's effect (by its reference); if it is
+   there, the task is done: ``succeeded`` with what it produced.
+5. Renew the lease, apply the task (which proves its own effect before returning). On an
+   ambiguous failure look for the effect again.
+6. Final outcomes are stored first (that frees the task's records and wakes the next task
+   in line), then published. Permanent failure or retries exhausted: ``failed`` and
    :class:`TaskAbandoned` (the message goes to the dead-letter queue). Otherwise
-   ``retrying`` and :class:`RetryLater`.
+   ``retrying`` and :class:`RetryLater`: the task keeps its records, so no newer task on
+   them overtakes it while it waits for its retry.
 
 The lease is released at the end of an attempt unless a write may still be running in
 Odoo (ambiguous failure, or the process died): then it lapses on its own
@@ -30,16 +41,24 @@ from shared.config import Settings
 from shared.errors import PermanentTaskError
 from shared.events import ErrorInfo, TaskEvent, TaskStatus, event_seq
 from shared.kinds import KINDS, OdooCall, TaskKind, task_reference
-from shared.store import TaskStore
+from shared.store import TaskRecord, TaskStore, Waiter
+from workers.anomalies import record_anomaly
 from workers.classify import Classified, FailureClass, classify
 
-__all__ = ["RetryLater", "TaskAbandoned", "TaskAttempt", "TaskRunner", "backoff_seconds"]
+__all__ = ["RetryLater", "TaskAbandoned", "TaskAttempt", "TaskRunner", "UntrustedMessage", "backoff_seconds"]
 
 log = logging.getLogger(__name__)
+
+#: Failure codes that mean something other than this worker changed what it works on.
+_ANOMALY_CODES = frozenset({"inventory_interference"})
 
 
 class TaskAbandoned(Exception):
     """The task ended ``failed``; its message goes to the dead-letter queue."""
+
+
+class UntrustedMessage(TaskAbandoned):
+    """The message does not match an accepted task: never applied, dead-lettered."""
 
 
 class RetryLater(Exception):
@@ -66,9 +85,10 @@ def backoff_seconds(attempt: int, minimum: float, maximum: float, rand: Callable
 
 
 class _Attempt:
-    """State of one attempt: whether a write may be in flight in Odoo."""
+    """State of one attempt: the task's records, and whether a write may be in flight."""
 
-    def __init__(self) -> None:
+    def __init__(self, resource_keys: tuple[str, ...]) -> None:
+        self.resource_keys = resource_keys
         self.write_started = False
         self.write_ambiguous = False
 
@@ -82,6 +102,7 @@ class TaskRunner:
         publish: Callable[[TaskEvent], None],
         *,
         worker_id: str,
+        wake: Callable[[list[Waiter]], None] = lambda waiters: None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
@@ -90,20 +111,23 @@ class TaskRunner:
         self.store = store
         self.odoo = odoo
         self.publish = publish
+        self.wake = wake
         self.worker_id = worker_id
         self.clock = clock
         self.sleep = sleep
         self.rand = rand
 
     def run(self, task: TaskAttempt) -> None:
-        record = self.store.get(task.task_id)
-        if record is not None and record.status.final:
-            log.info("task %s already %s; duplicate delivery ignored", task.task_id, record.status)
+        record = self._trusted_record(task)
+        if record.status.final:
+            self._republish_final(record)
             return
         owner = f"{self.worker_id}/{uuid.uuid4().hex[:8]}"
         self._acquire_lease(task.task_id, owner)
-        state = _Attempt()
+        state = _Attempt(record.resource_keys)
         try:
+            if not self._take_turn(task):
+                return
             # Failures to publish an event propagate as they are (not classified as Odoo
             # failures): Dramatiq retries the message, and the event numbers repeat.
             self._emit(task, TaskStatus.RUNNING)
@@ -113,8 +137,8 @@ class TaskRunner:
                     raise PermanentTaskError(f"This worker does not know the task kind '{task.kind}'.")
                 result = self._apply(kind, task, owner, state)
             except Exception as exc:
-                self._settle_failure(task, classify(exc))
-            self._emit(task, TaskStatus.SUCCEEDED, result=result)
+                self._settle_failure(task, classify(exc), state)
+            self._finish(task, state, TaskStatus.SUCCEEDED, result=result)
         finally:
             # A write that may still be running in Odoo keeps the lease until it lapses.
             if not state.write_ambiguous:
@@ -142,13 +166,78 @@ class TaskRunner:
             state.write_ambiguous = False
             return found
 
-    def _settle_failure(self, task: TaskAttempt, failure: Classified) -> NoReturn:
+    def _trusted_record(self, task: TaskAttempt) -> TaskRecord:
+        """The accepted task this message stands for; anything else is never applied."""
+        record = self.store.get(task.task_id)
+        if record is None:
+            record_anomaly("unknown_task", task.task_id, "a task message for a task the store does not know")
+            raise UntrustedMessage(f"task {task.task_id} is not in the task store")
+        if record.kind != task.kind or (record.payload is not None and record.payload != task.payload):
+            record_anomaly("message_mismatch", task.task_id, "the message's kind or payload differs from the store's")
+            raise UntrustedMessage(f"task {task.task_id}: the message differs from the accepted task")
+        return record
+
+    def _republish_final(self, record: TaskRecord) -> None:
+        """A late duplicate, or a redelivery after the final event was stored and the
+        process died before publishing it: publish it (again; the relay drops duplicates)."""
+        log.info("task %s already %s; not run again", record.id, record.status)
+        final = self.store.events_after(record.id, record.seq - 1, limit=1)
+        if final and final[0].seq == record.seq:
+            self.publish(final[0])
+
+    def _take_turn(self, task: TaskAttempt) -> bool:
+        """True if the task may start now; else it is parked and ``waiting`` published."""
+        turn = self.store.take_turn(task.task_id, task.attempt, self.clock())
+        if turn.ready:
+            return True
+        records = ", ".join(turn.blocked_keys)
+        message = (
+            f"Queued behind task {turn.blocked_by}, accepted earlier for the same Odoo record(s) ({records}); "
+            "it starts as soon as that one ends."
+        )
+        reason = ErrorInfo(code="queued", message=message, blocked_by=turn.blocked_by)
+        self._emit(task, TaskStatus.WAITING, error=reason)
+        return False
+
+    def _finish(
+        self,
+        task: TaskAttempt,
+        state: _Attempt,
+        status: TaskStatus,
+        *,
+        result: dict[str, Any] | None = None,
+        error: ErrorInfo | None = None,
+    ) -> None:
+        """Store the final event (which frees the task's records), wake the next tasks in
+        line, then publish it. If the publish fails, the redelivery publishes it again."""
+        event = self._event(task, status, result=result, error=error)
+        self.store.apply_event(event)
+        if state.resource_keys:
+            try:
+                waiters = self.store.wake_waiters(self.clock(), keys=state.resource_keys)
+                if waiters:
+                    self.wake(waiters)
+            except Exception as exc:  # the sweeper wakes them instead
+                log.warning("task %s could not wake the tasks queued behind it (%r)", task.task_id, exc)
+        self._send(event)
+
+    def sweep(self) -> int:
+        """Wake parked tasks whose turn has come but whose waker died; the number woken."""
+        waiters = self.store.wake_waiters(self.clock(), rewake_after=self.settings.wake_rewake_seconds)
+        if waiters:
+            log.info("sweeper woke %d queued task(s)", len(waiters))
+            self.wake(waiters)
+        return len(waiters)
+
+    def _settle_failure(self, task: TaskAttempt, failure: Classified, state: _Attempt) -> NoReturn:
+        if failure.code in _ANOMALY_CODES:
+            record_anomaly(failure.code, task.task_id, failure.message)
         if failure.failure is FailureClass.PERMANENT:
-            self._emit(task, TaskStatus.FAILED, error=ErrorInfo(code=failure.code, message=failure.message))
+            self._finish(task, state, TaskStatus.FAILED, error=ErrorInfo(code=failure.code, message=failure.message))
             raise TaskAbandoned(failure.message)
         if task.attempt >= self.settings.max_attempts:
             message = f"Gave up after {task.attempt} attempts. Last error: {failure.message}"
-            self._emit(task, TaskStatus.FAILED, error=ErrorInfo(code=failure.code, message=message))
+            self._finish(task, state, TaskStatus.FAILED, error=ErrorInfo(code=failure.code, message=message))
             raise TaskAbandoned(message)
         delay = backoff_seconds(task.attempt + 1, self.settings.min_backoff, self.settings.max_backoff, self.rand)
         if failure.failure is FailureClass.AMBIGUOUS:
@@ -168,6 +257,17 @@ class TaskRunner:
             log.info("task %s leased by another attempt; waiting %.1fs", task_id, wait)
             self.sleep(min(wait + 0.05, 5.0))
 
+    def _event(
+        self,
+        task: TaskAttempt,
+        status: TaskStatus,
+        *,
+        result: dict[str, Any] | None = None,
+        error: ErrorInfo | None = None,
+    ) -> TaskEvent:
+        seq = event_seq(task.attempt, status)
+        return TaskEvent(task_id=task.task_id, seq=seq, status=status, attempt=task.attempt, result=result, error=error)
+
     def _emit(
         self,
         task: TaskAttempt,
@@ -176,16 +276,15 @@ class TaskRunner:
         result: dict[str, Any] | None = None,
         error: ErrorInfo | None = None,
     ) -> None:
-        seq = event_seq(task.attempt, status)
-        event = TaskEvent(
-            task_id=task.task_id, seq=seq, status=status, attempt=task.attempt, result=result, error=error
-        )
+        self._send(self._event(task, status, result=result, error=error))
+
+    def _send(self, event: TaskEvent) -> None:
         self.publish(event)
         log.info(
             "task %s %s seq=%d attempt=%d%s",
-            task.task_id,
-            status.value,
-            seq,
-            task.attempt,
-            f" error={error.code}" if error else "",
+            event.task_id,
+            event.status.value,
+            event.seq,
+            event.attempt,
+            f" error={event.error.code}" if event.error else "",
         )

@@ -11,7 +11,7 @@ from shared.kinds.base import OdooCall, TaskKind, task_reference
 from shared.kinds.inventory_adjust import INVENTORY_ADJUST
 from shared.kinds.sale_order_create import SALE_ORDER_CREATE
 
-__all__ = ["KINDS", "OdooCall", "TaskKind", "field_errors", "task_reference", "validate_payload"]
+__all__ = ["KINDS", "OdooCall", "TaskKind", "field_errors", "resource_keys", "task_reference", "validate_payload"]
 
 KINDS: dict[str, TaskKind] = {kind.name: kind for kind in (INVENTORY_ADJUST, SALE_ORDER_CREATE)}
 
@@ -40,3 +40,9 @@ def validate_payload(kind: str, payload: Any) -> dict[str, Any]:
             "The payload is not valid for this task kind.", details=field_errors(exc, ("payload",))
         ) from None
     return model.model_dump(mode="json")
+
+
+def resource_keys(kind: str, payload: dict[str, Any]) -> tuple[str, ...]:
+    """The Odoo records a (validated) payload of ``kind`` changes; () for an unknown kind."""
+    task_kind = KINDS.get(kind)
+    return task_kind.resource_keys(payload) if task_kind is not None else ()

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from shared.errors import PermanentTaskError
 
-__all__ = ["OdooCall", "TaskKind", "resolve_products", "task_reference"]
+__all__ = ["OdooCall", "TaskKind", "resolve_products", "resource_key", "task_reference"]
 
 
 class OdooCall(Protocol):
@@ -24,17 +24,26 @@ class OdooCall(Protocol):
 @dataclass(frozen=True)
 class TaskKind:
     """``find_effect`` looks in Odoo for what this task already did (None = nothing);
-    ``apply`` does it in as few Odoo transactions as Odoo allows and returns the result."""
+    ``apply`` does it in as few Odoo transactions as Odoo allows, proves its own effect
+    under its own reference, and returns the result. ``resource_keys`` names the existing
+    Odoo records the payload changes (computed at acceptance, from the normalised payload):
+    tasks sharing a key take effect one at a time, in acceptance order."""
 
     name: str
     payload_model: type[BaseModel]
     find_effect: Callable[[OdooCall, str, dict[str, Any]], dict[str, Any] | None]
     apply: Callable[[OdooCall, str, dict[str, Any]], dict[str, Any]]
+    resource_keys: Callable[[dict[str, Any]], tuple[str, ...]] = lambda payload: ()
 
 
 def task_reference(task_id: str) -> str:
     """The string that carries the task into Odoo (``client_order_ref``, move names)."""
     return f"GW-{task_id}"
+
+
+def resource_key(model: str, *parts: str) -> str:
+    """``stock.quant:WH/Stock|DEMO-001``: readable by an operator, one per Odoo record."""
+    return f"{model}:{'|'.join(parts)}"
 
 
 def resolve_products(odoo: OdooCall, codes: Iterable[str]) -> dict[str, int]:

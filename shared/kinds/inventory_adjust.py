@@ -4,6 +4,14 @@ Odoo: ``stock.quant`` created in inventory mode (an upsert of the counted quanti
 ``action_apply_inventory``, whose return value is checked: a dict is the conflict wizard
 and means nothing was applied. The stock moves it creates are named after the task
 reference (``inventory_name``), which is how a retry finds out the task already ran.
+
+The two calls are two Odoo transactions, so two counts of the same quant must never run
+between each other (the second count would be applied under the first one's name): each
+(location, product) line is a resource key, and the workers run tasks sharing one in
+acceptance order, one at a time. After applying, the task proves its own effect: every
+line either has a move under this task's reference, or is a no-op because the count
+equals the stock (``"changed": false`` for that product); and the quant now holds the
+counted quantity. Anything else is an anomaly, never reported as success.
 """
 
 from __future__ import annotations
@@ -12,10 +20,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.errors import PermanentTaskError
-from shared.kinds.base import OdooCall, TaskKind, resolve_products
+from shared.errors import PermanentTaskError, RetryableTaskError
+from shared.kinds.base import OdooCall, TaskKind, resolve_products, resource_key
 
-__all__ = ["INVENTORY_ADJUST", "InventoryAdjust", "InventoryLine"]
+__all__ = ["INVENTORY_ADJUST", "QUANTITY_TOLERANCE", "InventoryAdjust", "InventoryLine", "resource_keys"]
+
+#: Half a unit of Odoo's default 'Product Unit of Measure' precision (2 digits): Odoo
+#: rounds stored quantities to it, so a count of 12.345 reads back as 12.35.
+QUANTITY_TOLERANCE = 0.005 + 1e-9
 
 
 class InventoryLine(BaseModel):
@@ -40,16 +52,29 @@ class InventoryAdjust(BaseModel):
         return lines
 
 
-def _find_moves(odoo: OdooCall, ref: str) -> list[int]:
+def resource_keys(payload: dict[str, Any]) -> tuple[str, ...]:
+    """One key per counted quant: (location, product)."""
+    count = InventoryAdjust.model_validate(payload)
+    return tuple(sorted(resource_key("stock.quant", count.location, line.product) for line in count.lines))
+
+
+def _many2one_id(value: Any) -> int:
+    # JSON-RPC reads a many2one as [id, display name]; JSON-2 may answer the bare id.
+    return int(value[0] if isinstance(value, list | tuple) else value)
+
+
+def _find_moves(odoo: OdooCall, ref: str) -> list[dict[str, Any]]:
     # Odoo 17+ appends " (<user>)" to the move name, hence the prefix match.
     domain = [["is_inventory", "=", True], ["name", "=like", f"{ref}%"]]
-    ids: list[int] = odoo.execute_kw("stock.move", "search", [domain], {"order": "id"})
-    return ids
+    rows: list[dict[str, Any]] = odoo.execute_kw(
+        "stock.move", "search_read", [domain], {"fields": ["id", "product_id"], "order": "id"}
+    )
+    return rows
 
 
 def find_effect(odoo: OdooCall, ref: str, payload: dict[str, Any]) -> dict[str, Any] | None:
-    move_ids = _find_moves(odoo, ref)
-    return {"move_ids": move_ids} if move_ids else None
+    moves = _find_moves(odoo, ref)
+    return {"move_ids": [m["id"] for m in moves], "changed": True} if moves else None
 
 
 def _resolve_location(odoo: OdooCall, name: str) -> int:
@@ -102,7 +127,53 @@ def apply(odoo: OdooCall, ref: str, payload: dict[str, Any]) -> dict[str, Any]:
             details={"odoo_action": wizard},
             code="inventory_conflict",
         )
-    return {"move_ids": _find_moves(odoo, ref), "quant_ids": sorted(quant_ids)}
+    return _prove(odoo, ref, count, products, quant_ids)
 
 
-INVENTORY_ADJUST = TaskKind("inventory.adjust", InventoryAdjust, find_effect, apply)
+def _prove(
+    odoo: OdooCall, ref: str, count: InventoryAdjust, products: dict[str, int], quant_ids: list[int]
+) -> dict[str, Any]:
+    """This task's own effect, read back from Odoo: moves under its reference, and every
+    counted quant holding its counted quantity."""
+    moves = _find_moves(odoo, ref)
+    moved = {_many2one_id(m["product_id"]) for m in moves}
+    rows = odoo.execute_kw(
+        "stock.quant", "search_read", [[["id", "in", quant_ids]]], {"fields": ["id", "product_id", "quantity"]}
+    )
+    stock = {_many2one_id(row["product_id"]): float(row["quantity"]) for row in rows}
+    wrong = {
+        line.product: stock.get(products[line.product])
+        for line in count.lines
+        if stock.get(products[line.product]) is None
+        or abs(stock[products[line.product]] - line.quantity) > QUANTITY_TOLERANCE
+    }
+    if wrong:
+        detail = ", ".join(f"{code}: counted {q}, stock {wrong[code]}" for code, q in _counted(count) if code in wrong)
+        if not moves:
+            # Nothing happened under our name: setting the count again is safe.
+            raise RetryableTaskError(
+                f"Odoo did not hold the counted quantities after applying ({detail}); retrying.",
+                details={"products": sorted(wrong)},
+                code="effect_not_found",
+            )
+        raise PermanentTaskError(
+            f"Odoo applied this count, but the stock does not match it ({detail}): another change to these "
+            f"products interfered in Odoo. Check the stock moves named {ref} and count again.",
+            details={"products": sorted(wrong), "move_ids": [m["id"] for m in moves]},
+            code="inventory_interference",
+        )
+    unchanged = sorted(line.product for line in count.lines if products[line.product] not in moved)
+    return {
+        "move_ids": [m["id"] for m in moves],
+        "quant_ids": sorted(quant_ids),
+        # A count equal to the stock moves nothing in Odoo: a documented no-op, not a guess.
+        "changed": bool(moves),
+        "unchanged_products": unchanged,
+    }
+
+
+def _counted(count: InventoryAdjust) -> list[tuple[str, float]]:
+    return [(line.product, line.quantity) for line in count.lines]
+
+
+INVENTORY_ADJUST = TaskKind("inventory.adjust", InventoryAdjust, find_effect, apply, resource_keys)

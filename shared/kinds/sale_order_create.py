@@ -1,6 +1,11 @@
 """``sale.order.create``: a quotation for a customer, with lines of product + quantity.
 
 The task reference travels in ``client_order_ref``; a retry searches it before creating.
+
+No resource keys: the task creates a new quotation and changes no existing record (stock
+is only reserved when an order is confirmed, which this kind does not do), so two orders
+for the same customer or product may safely run side by side. A kind that confirms orders
+would declare the (warehouse, product) quants it reserves.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.errors import PermanentTaskError
+from shared.errors import AmbiguousTaskError, PermanentTaskError
 from shared.kinds.base import OdooCall, TaskKind, resolve_products
 
 __all__ = ["SALE_ORDER_CREATE", "SaleLine", "SaleOrderCreate"]
@@ -65,8 +70,14 @@ def apply(odoo: OdooCall, ref: str, payload: dict[str, Any]) -> dict[str, Any]:
         ],
     }
     created = odoo.execute_kw("sale.order", "create", [values])
+    # Proof, not a guess: the order must be found under this task's own reference.
     found = find_effect(odoo, ref, payload)
-    return found if found is not None else {"sale_order_id": created}
+    if found is None or found["sale_order_id"] != created:
+        raise AmbiguousTaskError(
+            f"Odoo created sale order {created}, but it is not found under {ref}; looking again before retrying.",
+            code="effect_not_found",
+        )
+    return found
 
 
 SALE_ORDER_CREATE = TaskKind("sale.order.create", SaleOrderCreate, find_effect, apply)

@@ -10,9 +10,10 @@ synchronous (workers are threads); the gateway calls them through
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 
 from shared.events import TaskEvent
-from shared.store.records import NewTask, PurgeReport, TaskRecord
+from shared.store.records import NewTask, PurgeReport, TaskRecord, Turn, Waiter
 
 __all__ = ["TaskStore"]
 
@@ -64,6 +65,21 @@ class TaskStore(abc.ABC):
 
     @abc.abstractmethod
     def release_lease(self, task_id: str, owner: str) -> None: ...
+
+    @abc.abstractmethod
+    def take_turn(self, task_id: str, attempt: int, now: float) -> Turn:
+        """May the task start its Odoo writes? Not while an older (acceptance order) task
+        sharing one of its resource keys is not final: then the task is parked (it waits
+        without holding a worker) and the answer names the oldest blocker. Also records
+        that the task was published (a worker holds its message)."""
+
+    @abc.abstractmethod
+    def wake_waiters(
+        self, now: float, *, keys: Sequence[str] | None = None, rewake_after: float = 30.0, limit: int = 500
+    ) -> list[Waiter]:
+        """Parked tasks whose turn has come (limited to those sharing ``keys`` if given),
+        each claimed for waking by this caller only; one claimed more than ``rewake_after``
+        seconds ago and still parked (its waker died) is claimed again."""
 
     @abc.abstractmethod
     def purge(self, now: float, key_window: float, history_window: float) -> PurgeReport:

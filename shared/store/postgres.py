@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -12,7 +13,14 @@ import psycopg_pool
 from shared.errors import StoreUnavailable
 from shared.store.sql import Cursor, SqlTaskStore
 
-__all__ = ["PostgresTaskStore"]
+__all__ = ["PostgresTaskStore", "resource_lock_id"]
+
+
+def resource_lock_id(key: str) -> int:
+    """A resource key as a PostgreSQL advisory lock id (signed 64 bits). A collision only
+    makes two unrelated keys queue at acceptance for a moment."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
 
 _DDL = [
     """CREATE TABLE IF NOT EXISTS tasks (
@@ -32,6 +40,8 @@ _DDL = [
         published_at DOUBLE PRECISION,
         publish_claim_until DOUBLE PRECISION,
         history_pruned INTEGER NOT NULL DEFAULT 0,
+        accept_order BIGINT,
+        resource_keys TEXT,
         UNIQUE (principal, idem_key)
     )""",
     """CREATE TABLE IF NOT EXISTS task_events (
@@ -49,6 +59,21 @@ _DDL = [
         owner TEXT NOT NULL,
         until DOUBLE PRECISION NOT NULL
     )""",
+    """CREATE TABLE IF NOT EXISTS task_resources (
+        resource_key TEXT NOT NULL,
+        accept_order BIGINT NOT NULL,
+        task_id TEXT NOT NULL,
+        PRIMARY KEY (resource_key, accept_order)
+    )""",
+    "CREATE INDEX IF NOT EXISTS task_resources_task ON task_resources (task_id)",
+    """CREATE TABLE IF NOT EXISTS task_waits (
+        task_id TEXT PRIMARY KEY,
+        attempt INTEGER NOT NULL,
+        blocked_by TEXT NOT NULL,
+        parked_at DOUBLE PRECISION NOT NULL,
+        woken_at DOUBLE PRECISION
+    )""",
+    "CREATE SEQUENCE IF NOT EXISTS task_accept_order",
     "CREATE INDEX IF NOT EXISTS tasks_created_at ON tasks (created_at)",
     "CREATE INDEX IF NOT EXISTS tasks_status_updated_at ON tasks (status, updated_at)",
 ]
@@ -100,6 +125,25 @@ class PostgresTaskStore(SqlTaskStore):
 
     def _ddl(self) -> list[str]:
         return _DDL
+
+    _LOCK_READ = " FOR SHARE OF r"
+
+    def _add_missing_columns(self, cur: Cursor) -> None:
+        cur.execute("ALTER TABLE tasks ADD COLUMN IF NOT EXISTS accept_order BIGINT")
+        cur.execute("ALTER TABLE tasks ADD COLUMN IF NOT EXISTS resource_keys TEXT")
+
+    def _next_accept_order(self, cur: Cursor, keys: Sequence[str]) -> int:
+        # A sequence alone hands out numbers in call order, not commit order: a task with a
+        # lower number could commit after a worker already let a higher one start. Holding
+        # a transaction-scoped lock per key while taking the number closes that window for
+        # the tasks that matter (those sharing a key); locks are taken in one global order
+        # (numeric), so two multi-key submissions cannot deadlock.
+        locks = sorted({resource_lock_id(key) for key in keys})
+        if locks:
+            cur.execute("SELECT pg_advisory_xact_lock(id) FROM unnest(?::bigint[]) AS l(id)", (locks,))
+            cur.fetchall()
+        cur.execute("SELECT nextval('task_accept_order')")
+        return int(cur.fetchone()[0])
 
     def _skip_fsync(self, cur: Cursor) -> None:
         cur.execute("SET LOCAL synchronous_commit = off")

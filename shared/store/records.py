@@ -7,7 +7,7 @@ from typing import Any
 
 from shared.events import ErrorInfo, TaskStatus
 
-__all__ = ["NewTask", "PurgeReport", "TaskRecord"]
+__all__ = ["NewTask", "PurgeReport", "TaskRecord", "Turn", "Waiter"]
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,9 @@ class NewTask:
     fingerprint: str
     kind: str
     payload: dict[str, Any]
+    #: The Odoo records the payload touches (see ``TaskKind.resource_keys``); tasks sharing
+    #: one take effect one at a time, in acceptance order.
+    resource_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,11 @@ class TaskRecord:
     updated_at: float
     published_at: float | None
     history_pruned: bool
+    #: Position in the acceptance order shared by every gateway instance (0: accepted
+    #: before orders existed). A replay that publishes a never-acknowledged task anew
+    #: moves it to the end.
+    accept_order: int = 0
+    resource_keys: tuple[str, ...] = ()
 
     @property
     def published(self) -> bool:
@@ -47,3 +55,26 @@ class TaskRecord:
 class PurgeReport:
     keys_released: int
     histories_pruned: int
+
+
+@dataclass(frozen=True)
+class Turn:
+    """Whether a task may start its Odoo writes now. ``blocked_by`` is the oldest older
+    non-final task sharing a resource key with it (None: its turn has come)."""
+
+    blocked_by: str | None
+    blocked_keys: tuple[str, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        return self.blocked_by is None
+
+
+@dataclass(frozen=True)
+class Waiter:
+    """A parked task whose blockers have all ended: its message is to be sent again."""
+
+    task_id: str
+    kind: str
+    payload: dict[str, Any]
+    attempt: int

@@ -13,16 +13,21 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from shared.events import ErrorInfo, TaskEvent, TaskStatus
+from shared.events import FINAL_STATUSES, ErrorInfo, TaskEvent, TaskStatus
 from shared.store.base import TaskStore
-from shared.store.records import NewTask, PurgeReport, TaskRecord
+from shared.store.records import NewTask, PurgeReport, TaskRecord, Turn, Waiter
 
 __all__ = ["Cursor", "SqlTaskStore"]
 
 _TASK_COLUMNS = (
     "id, principal, idem_key, fingerprint, kind, payload, status, seq, attempts, result, "
-    "error, created_at, updated_at, published_at, history_pruned"
+    "error, created_at, updated_at, published_at, history_pruned, accept_order, resource_keys"
 )
+# A task blocks the tasks after it on a shared resource key while it is not final and is
+# acknowledged or may still be (published, or its publish claim is live). A task whose
+# publish failed and was never acknowledged blocks nobody; if its client replays it, it is
+# published then, and takes a new place at the end of the order.
+_LIVE_TASK = "(t.published_at IS NOT NULL OR t.publish_claim_until >= ?)"
 _FINAL = tuple(s.value for s in (TaskStatus.SUCCEEDED, TaskStatus.FAILED))
 
 
@@ -61,6 +66,8 @@ def _task(row: Sequence[Any]) -> TaskRecord:
         updated_at=float(row[12]),
         published_at=None if row[13] is None else float(row[13]),
         history_pruned=bool(row[14]),
+        accept_order=int(row[15] or 0),
+        resource_keys=tuple(_loads(row[16]) or ()),
     )
 
 
@@ -75,10 +82,25 @@ class SqlTaskStore(TaskStore):
     @abc.abstractmethod
     def _ddl(self) -> list[str]: ...
 
+    @abc.abstractmethod
+    def _add_missing_columns(self, cur: Cursor) -> None:
+        """Bring a table created by an older version up to date (columns added since)."""
+
+    @abc.abstractmethod
+    def _next_accept_order(self, cur: Cursor, keys: Sequence[str]) -> int:
+        """The next acceptance order, taken so that of two transactions sharing a resource
+        key, the one that commits first holds the lower number (a worker that sees a task
+        never misses an older task on the same key that has yet to commit)."""
+
+    #: Appended to the blocker query: lock what it reads, so that a blocker's release and
+    #: a waiter's parking cannot cross (PostgreSQL; SQLite serialises writers anyway).
+    _LOCK_READ = ""
+
     def migrate(self) -> None:
         with self._transaction() as cur:
             for statement in self._ddl():
                 cur.execute(statement)
+            self._add_missing_columns(cur)
 
     def ping(self) -> None:
         with self._transaction() as cur:
@@ -87,10 +109,12 @@ class SqlTaskStore(TaskStore):
 
     def create_or_get(self, new: NewTask, now: float, claim_ttl: float) -> tuple[TaskRecord, bool]:
         with self._transaction() as cur:
+            order = self._next_accept_order(cur, new.resource_keys)
             cur.execute(
                 "INSERT INTO tasks (id, principal, idem_key, fingerprint, kind, payload, status, "
-                "seq, attempts, created_at, updated_at, publish_claim_until, history_pruned) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, 0) "
+                "seq, attempts, created_at, updated_at, publish_claim_until, history_pruned, "
+                "accept_order, resource_keys) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, 0, ?, ?) "
                 "ON CONFLICT (principal, idem_key) DO NOTHING",
                 (
                     new.id,
@@ -103,6 +127,8 @@ class SqlTaskStore(TaskStore):
                     now,
                     now,
                     now + claim_ttl,
+                    order,
+                    _dumps(list(new.resource_keys)),
                 ),
             )
             created = cur.rowcount == 1
@@ -112,6 +138,11 @@ class SqlTaskStore(TaskStore):
                     "VALUES (?, 0, ?, 0, NULL, NULL, ?)",
                     (new.id, TaskStatus.ACCEPTED.value, now),
                 )
+                for key in sorted(set(new.resource_keys)):
+                    cur.execute(
+                        "INSERT INTO task_resources (resource_key, accept_order, task_id) VALUES (?, ?, ?)",
+                        (key, order, new.id),
+                    )
             cur.execute(
                 f"SELECT {_TASK_COLUMNS} FROM tasks WHERE principal = ? AND idem_key = ?",
                 (new.principal, new.idempotency_key),
@@ -125,7 +156,16 @@ class SqlTaskStore(TaskStore):
                 "AND (publish_claim_until IS NULL OR publish_claim_until < ?)",
                 (now + ttl, task_id, now),
             )
-            return cur.rowcount == 1
+            if cur.rowcount != 1:
+                return False
+            # Never acknowledged until now: it is accepted now, so it queues behind every
+            # task accepted meanwhile on the same records.
+            cur.execute("SELECT resource_key FROM task_resources WHERE task_id = ?", (task_id,))
+            keys = [row[0] for row in cur.fetchall()]
+            order = self._next_accept_order(cur, keys)
+            cur.execute("UPDATE tasks SET accept_order = ? WHERE id = ?", (order, task_id))
+            cur.execute("UPDATE task_resources SET accept_order = ? WHERE task_id = ?", (order, task_id))
+            return True
 
     def _skip_fsync(self, cur: Cursor) -> None:
         """For writes whose loss in a crash is harmless: do not wait for them to be on disk."""
@@ -216,7 +256,81 @@ class SqlTaskStore(TaskStore):
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id, seq) DO NOTHING",
                 (event.task_id, event.seq, event.status.value, event.attempt, result, error, event.at),
             )
+            if event.status in FINAL_STATUSES:
+                # Final: the records it held are free for the next task in line.
+                cur.execute("DELETE FROM task_resources WHERE task_id = ?", (event.task_id,))
+                cur.execute("DELETE FROM task_waits WHERE task_id = ?", (event.task_id,))
             return True
+
+    def _blocker(self, cur: Cursor, task_id: str, now: float, lock: bool) -> tuple[str | None, tuple[str, ...]]:
+        cur.execute("SELECT resource_key, accept_order FROM task_resources WHERE task_id = ?", (task_id,))
+        mine = cur.fetchall()
+        if not mine:
+            return None, ()
+        keys = [row[0] for row in mine]
+        marks = ", ".join("?" for _ in keys)
+        cur.execute(
+            "SELECT r.task_id, r.resource_key FROM task_resources r JOIN tasks t ON t.id = r.task_id "
+            f"WHERE r.resource_key IN ({marks}) AND r.accept_order < ? AND {_LIVE_TASK} "
+            f"ORDER BY r.accept_order{self._LOCK_READ if lock else ''}",
+            (*keys, int(mine[0][1]), now),
+        )
+        rows = cur.fetchall()
+        if not rows:
+            return None, ()
+        first = rows[0][0]
+        return first, tuple(sorted({row[1] for row in rows if row[0] == first}))
+
+    def take_turn(self, task_id: str, attempt: int, now: float) -> Turn:
+        with self._transaction() as cur:
+            # A worker holding the message proves it was published (the gateway's own mark
+            # may have been lost in a crash); from now on the task holds its place.
+            cur.execute("UPDATE tasks SET published_at = ? WHERE id = ? AND published_at IS NULL", (now, task_id))
+            blocker, keys = self._blocker(cur, task_id, now, lock=True)
+            if blocker is None:
+                cur.execute("DELETE FROM task_waits WHERE task_id = ?", (task_id,))
+                return Turn(None)
+            cur.execute(
+                "INSERT INTO task_waits (task_id, attempt, blocked_by, parked_at, woken_at) VALUES (?, ?, ?, ?, NULL) "
+                "ON CONFLICT (task_id) DO UPDATE SET attempt = excluded.attempt, blocked_by = excluded.blocked_by, "
+                "parked_at = excluded.parked_at, woken_at = NULL",
+                (task_id, attempt, blocker, now),
+            )
+            return Turn(blocker, keys)
+
+    def wake_waiters(
+        self, now: float, *, keys: Sequence[str] | None = None, rewake_after: float = 30.0, limit: int = 500
+    ) -> list[Waiter]:
+        scope, params = "", []
+        if keys is not None:
+            if not keys:
+                return []
+            scope = (
+                " AND w.task_id IN (SELECT task_id FROM task_resources WHERE resource_key IN "
+                f"({', '.join('?' for _ in keys)}))"
+            )
+            params = list(keys)
+        with self._transaction() as cur:
+            cur.execute(
+                "SELECT w.task_id, w.attempt, parked.kind, parked.payload FROM task_waits w "
+                "JOIN tasks parked ON parked.id = w.task_id "
+                "WHERE (w.woken_at IS NULL OR w.woken_at < ?) AND NOT EXISTS (SELECT 1 FROM task_resources m "
+                "JOIN task_resources r ON r.resource_key = m.resource_key AND r.accept_order < m.accept_order "
+                f"JOIN tasks t ON t.id = r.task_id WHERE m.task_id = w.task_id AND {_LIVE_TASK})"
+                f"{scope} ORDER BY w.parked_at LIMIT ?",
+                (now - rewake_after, now, *params, limit),
+            )
+            candidates = cur.fetchall()
+            woken = []
+            for task_id, attempt, kind, payload in candidates:
+                # Claimed by one waker only: a finishing worker and a sweeper may race.
+                cur.execute(
+                    "UPDATE task_waits SET woken_at = ? WHERE task_id = ? AND (woken_at IS NULL OR woken_at < ?)",
+                    (now, task_id, now - rewake_after),
+                )
+                if cur.rowcount == 1 and payload is not None:
+                    woken.append(Waiter(task_id, kind, _loads(payload), int(attempt)))
+            return woken
 
     def acquire_lease(self, task_id: str, owner: str, now: float, ttl: float) -> float | None:
         with self._transaction() as cur:

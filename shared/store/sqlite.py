@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,6 +37,8 @@ _DDL = [
         published_at REAL,
         publish_claim_until REAL,
         history_pruned INTEGER NOT NULL DEFAULT 0,
+        accept_order INTEGER,
+        resource_keys TEXT,
         UNIQUE (principal, idem_key)
     )""",
     """CREATE TABLE IF NOT EXISTS task_events (
@@ -53,6 +55,23 @@ _DDL = [
         task_id TEXT PRIMARY KEY,
         owner TEXT NOT NULL,
         until REAL NOT NULL
+    )""",
+    # A resource key held by a task until it is final (then the row is deleted).
+    """CREATE TABLE IF NOT EXISTS task_resources (
+        resource_key TEXT NOT NULL,
+        accept_order INTEGER NOT NULL,
+        task_id TEXT NOT NULL,
+        PRIMARY KEY (resource_key, accept_order)
+    )""",
+    "CREATE INDEX IF NOT EXISTS task_resources_task ON task_resources (task_id)",
+    # A task parked behind an older one on a shared key; its message is sent again when
+    # its turn comes (``woken_at``), so no worker thread waits for it.
+    """CREATE TABLE IF NOT EXISTS task_waits (
+        task_id TEXT PRIMARY KEY,
+        attempt INTEGER NOT NULL,
+        blocked_by TEXT NOT NULL,
+        parked_at REAL NOT NULL,
+        woken_at REAL
     )""",
     "CREATE INDEX IF NOT EXISTS tasks_created_at ON tasks (created_at)",
     "CREATE INDEX IF NOT EXISTS tasks_status_updated_at ON tasks (status, updated_at)",
@@ -105,6 +124,20 @@ class SqliteTaskStore(SqlTaskStore):
 
     def _ddl(self) -> list[str]:
         return _DDL
+
+    def _add_missing_columns(self, cur: Cursor) -> None:
+        cur.execute("PRAGMA table_info(tasks)")
+        have = {row[1] for row in cur.fetchall()}
+        for column, sql_type in (("accept_order", "INTEGER"), ("resource_keys", "TEXT")):
+            if column not in have:
+                cur.execute(f"ALTER TABLE tasks ADD COLUMN {column} {sql_type}")
+        cur.execute("CREATE INDEX IF NOT EXISTS tasks_accept_order ON tasks (accept_order)")
+
+    def _next_accept_order(self, cur: Cursor, keys: Sequence[str]) -> int:
+        # BEGIN IMMEDIATE makes every writer wait its turn, so MAX + 1 is taken and
+        # committed by one transaction at a time (the index makes MAX a lookup).
+        cur.execute("SELECT COALESCE(MAX(accept_order), 0) + 1 FROM tasks")
+        return int(cur.fetchone()[0])
 
     def close(self) -> None:
         with self._lock:

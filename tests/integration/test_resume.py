@@ -31,15 +31,15 @@ async def test_disconnect_after_accepted_then_resume_on_other_instance(pg_stack:
             "type": "resumed",
             "ref": "r1",
             "unknown": [],
-            "tasks": {task_id: {"status": "succeeded", "seq": 3, "recovered": True}},
+            "tasks": {task_id: {"status": "succeeded", "seq": 4, "recovered": True}},
         }
         missed = await recv_until_final(ws, task_id)
-        assert [(e["seq"], e["status"]) for e in missed] == [(1, "running"), (3, "succeeded")]
+        assert [(e["seq"], e["status"]) for e in missed] == [(2, "running"), (4, "succeeded")]
         # Nothing is sent twice: a ping now is answered by a pong, not a stray event.
         await ws.send(json.dumps({"type": "ping", "ref": "p"}))
         assert await recv_json(ws, 5) == {"type": "pong", "ref": "p"}
         # Resuming from the last seq seen sends nothing more.
-        await ws.send(json.dumps({"type": "resume", "ref": "r2", "tasks": {task_id: 3}}))
+        await ws.send(json.dumps({"type": "resume", "ref": "r2", "tasks": {task_id: 4}}))
         assert (await recv_json(ws))["type"] == "resumed"
         await ws.send(json.dumps({"type": "ping", "ref": "p2"}))
         assert await recv_json(ws, 5) == {"type": "pong", "ref": "p2"}
@@ -56,7 +56,7 @@ async def test_resume_mid_flight_gets_missed_then_live_events(pg_stack: Stack) -
         assert (await recv_json(ws))["type"] == "resumed"
         events = await recv_until_final(ws, task_id)
     assert [e["seq"] for e in events] == sorted({e["seq"] for e in events})
-    assert events[-1]["status"] == "succeeded" and events[-1]["seq"] == 3
+    assert events[-1]["status"] == "succeeded" and events[-1]["seq"] == 4
 
 
 async def test_other_tenants_task_is_unknown_like_a_missing_one(pg_stack: Stack) -> None:
@@ -93,8 +93,8 @@ async def test_http_polling_sees_the_same_history(pg_stack: Stack) -> None:
     task_id = response.json()["task_id"]
     await asyncio.to_thread(stack.wait_final, task_id)
     async with httpx.AsyncClient(base_url=stack.gateways[1][1], timeout=30) as http:
-        after_one = (await http.get(f"/v1/tasks/{task_id}/events?after=1", headers=stack.headers())).json()
+        after_one = (await http.get(f"/v1/tasks/{task_id}/events?after=2", headers=stack.headers())).json()
         bad = await http.get(f"/v1/tasks/{task_id}/events?after=-3", headers=stack.headers())
-    assert [e["seq"] for e in after_one["events"]] == [3]
+    assert [e["seq"] for e in after_one["events"]] == [4]
     assert after_one["history_pruned"] is False
     assert bad.status_code == 400

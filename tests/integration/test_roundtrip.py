@@ -70,7 +70,7 @@ async def test_http_round_trip(stack: Stack) -> None:
     assert final["result"]["sale_order_id"] == orders[0]["id"]
     async with httpx.AsyncClient(base_url=stack.base, timeout=30) as http:
         events = (await http.get(f"/v1/tasks/{task_id}/events?after=0", headers=stack.headers())).json()
-    assert [(e["seq"], e["status"]) for e in events["events"]] == [(1, "running"), (3, "succeeded")]
+    assert [(e["seq"], e["status"]) for e in events["events"]] == [(2, "running"), (4, "succeeded")]
 
 
 async def test_ws_round_trip_pushes_final_event(stack: Stack) -> None:
@@ -93,7 +93,7 @@ async def test_ws_round_trip_pushes_final_event(stack: Stack) -> None:
         assert accepted["type"] == "accepted" and accepted["ref"] == "s1" and accepted["seq"] == 0
         events = await recv_until_final(ws, accepted["task_id"])
     assert [e["status"] for e in events] == ["running", "succeeded"]
-    assert [e["seq"] for e in events] == [1, 3]
+    assert [e["seq"] for e in events] == [2, 4]
     moves = inventory_moves_for(stack, accepted["task_id"])
     assert len(moves) == 1
     assert events[-1]["result"]["move_ids"] == [moves[0]["id"]]

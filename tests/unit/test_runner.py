@@ -11,6 +11,7 @@ import pytest
 
 from shared.config import Settings
 from shared.events import TaskEvent, TaskStatus
+from shared.kinds import KINDS, resource_keys, task_reference, validate_payload
 from shared.store import NewTask, TaskStore, open_store
 from tests.odoo_standin import FaultRule, OdooStandin
 from workers.odoo_client import OdooRpcClient
@@ -61,6 +62,13 @@ class Harness:
             rand=lambda: 0.5,
         )
 
+    def accept(self, kind: str = "sale.order.create", payload: dict[str, object] | None = None) -> str:
+        """A task as the gateway records it: every message a worker runs stands for one."""
+        body = validate_payload(kind, payload or SALE)
+        new = NewTask(str(uuid.uuid4()), "demo", str(uuid.uuid4()), "fp", kind, body, resource_keys(kind, body))
+        task, _ = self.store.create_or_get(new, self.now, 10)
+        return task.id
+
     def _sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
@@ -80,40 +88,44 @@ def orders(standin: OdooStandin, task_id: str) -> int:
 
 
 def test_success(standin: OdooStandin, store: TaskStore) -> None:
-    h, task_id = Harness(standin, store), str(uuid.uuid4())
+    h = Harness(standin, store)
+    task_id = h.accept()
     h.runner.run(attempt(task_id))
-    assert h.statuses() == [(1, TaskStatus.RUNNING), (3, TaskStatus.SUCCEEDED)]
+    assert h.statuses() == [(2, TaskStatus.RUNNING), (4, TaskStatus.SUCCEEDED)]
     assert h.events[-1].result is not None and "sale_order_id" in h.events[-1].result
     assert orders(standin, task_id) == 1
     assert store.acquire_lease(task_id, "other", h.now, 5) is None  # released
 
 
 def test_commit_then_lost_reply_is_found_in_the_same_attempt(standin: OdooStandin, store: TaskStore) -> None:
-    h, task_id = Harness(standin, store), str(uuid.uuid4())
+    h = Harness(standin, store)
+    task_id = h.accept()
     standin.add_fault(FaultRule(kind="commit_then_drop", model="sale.order", method="create"))
     h.runner.run(attempt(task_id))
-    assert h.statuses()[-1] == (3, TaskStatus.SUCCEEDED)
+    assert h.statuses()[-1] == (4, TaskStatus.SUCCEEDED)
     assert orders(standin, task_id) == 1
 
 
 def test_ambiguous_with_no_effect_keeps_the_lease_and_waits_it_out(standin: OdooStandin, store: TaskStore) -> None:
-    h, task_id = Harness(standin, store), str(uuid.uuid4())
+    h = Harness(standin, store)
+    task_id = h.accept()
     standin.add_fault(FaultRule(kind="http_status", status=504, model="sale.order", method="create"))
     with pytest.raises(RetryLater) as later:
         h.runner.run(attempt(task_id))
     assert later.value.delay >= h.settings.effective_lease_seconds + 1
-    assert h.statuses()[-1] == (2, TaskStatus.RETRYING)
+    assert h.statuses()[-1] == (3, TaskStatus.RETRYING)
     assert h.events[-1].error is not None and h.events[-1].error.code == "odoo_gateway_error"
     # A concurrent copy can't start while the write might still be running.
     assert store.acquire_lease(task_id, "other", h.now, 5) == pytest.approx(5)
     assert orders(standin, task_id) == 0
     h.now += 6  # the lease lapses; the retry goes through
     h.runner.run(attempt(task_id, 2))
-    assert h.statuses()[-1] == (6, TaskStatus.SUCCEEDED) and orders(standin, task_id) == 1
+    assert h.statuses()[-1] == (8, TaskStatus.SUCCEEDED) and orders(standin, task_id) == 1
 
 
 def test_permanent_error_fails_once_with_the_reason(standin: OdooStandin, store: TaskStore) -> None:
-    h, task_id = Harness(standin, store), str(uuid.uuid4())
+    h = Harness(standin, store)
+    task_id = h.accept()
     standin.add_fault(
         FaultRule(
             kind="error",
@@ -126,22 +138,24 @@ def test_permanent_error_fails_once_with_the_reason(standin: OdooStandin, store:
     with pytest.raises(TaskAbandoned):
         h.runner.run(attempt(task_id))
     last = h.events[-1]
-    assert (last.seq, last.status) == (3, TaskStatus.FAILED)
+    assert (last.seq, last.status) == (4, TaskStatus.FAILED)
     assert last.error is not None and "Customer is blocked" in last.error.message
     assert last.error.code == "odoo_validation_error"
 
 
 def test_retries_exhausted_fail_the_task(standin: OdooStandin, store: TaskStore) -> None:
-    h, task_id = Harness(standin, store), str(uuid.uuid4())
+    h = Harness(standin, store)
+    task_id = h.accept()
     standin.add_fault(FaultRule(kind="http_status", status=503, model="sale.order", method="create"))
     with pytest.raises(TaskAbandoned):
         h.runner.run(attempt(task_id, 3))
-    assert h.statuses() == [(7, TaskStatus.RUNNING), (9, TaskStatus.FAILED)]
+    assert h.statuses() == [(10, TaskStatus.RUNNING), (12, TaskStatus.FAILED)]
     assert h.events[-1].error is not None and h.events[-1].error.message.startswith("Gave up after 3 attempts")
 
 
 def test_transient_error_retries_with_backoff(standin: OdooStandin, store: TaskStore) -> None:
-    h, task_id = Harness(standin, store), str(uuid.uuid4())
+    h = Harness(standin, store)
+    task_id = h.accept()
     standin.add_fault(
         FaultRule(
             kind="error",
@@ -157,20 +171,26 @@ def test_transient_error_retries_with_backoff(standin: OdooStandin, store: TaskS
 
 
 def test_final_task_in_store_is_not_run_again(standin: OdooStandin, store: TaskStore) -> None:
+    """A redelivery after the final event was stored: nothing runs; the final event is
+    published again, since the process may have died before publishing it."""
     h = Harness(standin, store)
-    task, _ = store.create_or_get(NewTask(str(uuid.uuid4()), "demo", "k", "fp", "sale.order.create", SALE), h.now, 10)
-    store.apply_event(TaskEvent(task_id=task.id, seq=3, status=TaskStatus.SUCCEEDED, attempt=1))
+    task_id = h.accept()
+    final = TaskEvent(task_id=task_id, seq=4, status=TaskStatus.SUCCEEDED, attempt=1, result={"sale_order_id": 7})
+    store.apply_event(final)
     before = len(standin.effects())
-    h.runner.run(attempt(task.id))
-    assert h.events == [] and len(standin.effects()) == before
+    h.runner.run(attempt(task_id))
+    assert len(standin.effects()) == before
+    assert [(e.seq, e.status, e.result) for e in h.events] == [(4, TaskStatus.SUCCEEDED, {"sale_order_id": 7})]
 
 
 def test_redelivery_after_a_crash_waits_for_the_lease_then_finds_the_effect(
     standin: OdooStandin, store: TaskStore
 ) -> None:
-    h, task_id = Harness(standin, store), str(uuid.uuid4())
-    h.runner.run(attempt(task_id))
-    # Simulate a worker that died right after its write: its lease is still held.
+    h = Harness(standin, store)
+    task_id = h.accept()
+    # Simulate a worker that died right after its write: the effect is in Odoo, its lease
+    # is still held, and nothing was stored or published.
+    KINDS["sale.order.create"].apply(OdooRpcClient(h.settings), task_reference(task_id), SALE)
     store.acquire_lease(task_id, "dead-worker", h.now, 5)
     again = Harness(standin, store)
     again.now = h.now
@@ -186,14 +206,15 @@ def test_rejected_login_is_never_retried(standin: OdooStandin, store: TaskStore)
     before = standin.login_attempts
     for _ in range(3):
         with pytest.raises(TaskAbandoned):
-            h.runner.run(attempt(str(uuid.uuid4())))
+            h.runner.run(attempt(h.accept()))
     assert standin.login_attempts - before == 1
     assert h.events[-1].error is not None and h.events[-1].error.code == "odoo_login_rejected"
 
 
 def test_inventory_conflict_wizard_fails_the_task(standin: OdooStandin, store: TaskStore) -> None:
-    h, task_id = Harness(standin, store), str(uuid.uuid4())
+    h = Harness(standin, store)
     payload = {"location": "WH/Stock", "lines": [{"product": "DEMO-019", "quantity": 5.0}]}
+    task_id = h.accept("inventory.adjust", payload)
     standin.mark_outdated("DEMO-019", "WH/Stock")
     try:
         with pytest.raises(TaskAbandoned):
@@ -215,7 +236,8 @@ def test_redelivered_attempt_that_ends_differently_is_not_a_duplicate(standin: O
     retry was queued; the redelivered attempt 1 said "succeeded". That must not be dropped
     as a duplicate of the first copy's outcome (it was, when both had seq 2n)."""
     h = Harness(standin, store)
-    task, _ = store.create_or_get(NewTask(str(uuid.uuid4()), "demo", "k2", "fp", "sale.order.create", SALE), h.now, 10)
+    task = store.get(h.accept())
+    assert task is not None
     # First copy: Odoo is busy, the attempt says "retrying"; then (in the scenario) it dies
     # before its retry is queued, so the same attempt is delivered again.
     standin.add_fault(FaultRule(kind="http_status", status=503, model="sale.order", method="create"))
@@ -239,8 +261,9 @@ def test_redelivered_attempt_that_ends_differently_is_not_a_duplicate(standin: O
 def test_event_numbers() -> None:
     from shared.events import event_seq
 
-    assert [event_seq(1, s) for s in (TaskStatus.ACCEPTED, TaskStatus.RUNNING, TaskStatus.RETRYING)] == [0, 1, 2]
-    assert event_seq(1, TaskStatus.SUCCEEDED) == event_seq(1, TaskStatus.FAILED) == 3
-    assert event_seq(2, TaskStatus.RUNNING) == 4
+    statuses = (TaskStatus.ACCEPTED, TaskStatus.WAITING, TaskStatus.RUNNING, TaskStatus.RETRYING)
+    assert [event_seq(1, s) for s in statuses] == [0, 1, 2, 3]
+    assert event_seq(1, TaskStatus.SUCCEEDED) == event_seq(1, TaskStatus.FAILED) == 4
+    assert event_seq(2, TaskStatus.WAITING) == 5 and event_seq(2, TaskStatus.RUNNING) == 6
     # Whatever an attempt ends with comes after anything an earlier attempt said.
     assert event_seq(2, TaskStatus.RUNNING) > event_seq(1, TaskStatus.SUCCEEDED)
