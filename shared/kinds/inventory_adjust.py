@@ -10,8 +10,9 @@ between each other (the second count would be applied under the first one's name
 (location, product) line is a resource key, and the workers run tasks sharing one in
 acceptance order, one at a time. After applying, the task proves its own effect: every
 line either has a move under this task's reference, or is a no-op because the count
-equals the stock (``"changed": false`` for that product); and the quant now holds the
-counted quantity. Anything else is an anomaly, never reported as success.
+equals the stock (listed in ``unchanged_products``; ``"changed": false`` when no line moved
+stock; Odoo 16+ still records a done move of quantity 0 under the count's name); and the
+quant now holds the counted quantity. Anything else is an anomaly, never reported as success.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _find_moves(odoo: OdooCall, ref: str) -> list[dict[str, Any]]:
     # Odoo 17+ appends " (<user>)" to the move name, hence the prefix match.
     domain = [["is_inventory", "=", True], ["name", "=like", f"{ref}%"]]
     rows: list[dict[str, Any]] = odoo.execute_kw(
-        "stock.move", "search_read", [domain], {"fields": ["id", "product_id"], "order": "id"}
+        "stock.move", "search_read", [domain], {"fields": ["id", "product_id", "product_uom_qty"], "order": "id"}
     )
     return rows
 
@@ -136,7 +137,8 @@ def _prove(
     """This task's own effect, read back from Odoo: moves under its reference, and every
     counted quant holding its counted quantity."""
     moves = _find_moves(odoo, ref)
-    moved = {_many2one_id(m["product_id"]) for m in moves}
+    # Odoo (16+) leaves a done move of quantity 0 for a count equal to the stock.
+    moved = {_many2one_id(m["product_id"]) for m in moves if float(m.get("product_uom_qty") or 0) > QUANTITY_TOLERANCE}
     rows = odoo.execute_kw(
         "stock.quant", "search_read", [[["id", "in", quant_ids]]], {"fields": ["id", "product_id", "quantity"]}
     )
@@ -167,7 +169,7 @@ def _prove(
         "move_ids": [m["id"] for m in moves],
         "quant_ids": sorted(quant_ids),
         # A count equal to the stock moves nothing in Odoo: a documented no-op, not a guess.
-        "changed": bool(moves),
+        "changed": bool(moved),
         "unchanged_products": unchanged,
     }
 

@@ -160,3 +160,138 @@ def test_unreachable_store_raises_store_unavailable(tmp_path: Path) -> None:
     blocked.write_text("not a directory")
     with pytest.raises(StoreUnavailable):
         open_store(f"sqlite:///{blocked}/store.sqlite3")
+
+
+# --- per-record order (guarantee 9) --------------------------------------------------------
+
+
+class Products:
+    """Product codes unique to one test: the PostgreSQL store is shared by the session."""
+
+    def __init__(self) -> None:
+        self.prefix = uuid.uuid4().hex[:8]
+
+    def __call__(self, *codes: str, key: str | None = None) -> NewTask:
+        return count_task(*(f"{self.prefix}-{c}" for c in codes), key=key)
+
+    def key(self, code: str) -> str:
+        return f"stock.quant:WH/Stock|{self.prefix}-{code}"
+
+
+@pytest.fixture
+def counts() -> Products:
+    return Products()
+
+
+def count_task(*keys: str, key: str | None = None) -> NewTask:
+    return NewTask(
+        id=str(uuid.uuid4()),
+        principal="demo",
+        idempotency_key=key or str(uuid.uuid4()),
+        fingerprint="fp",
+        kind="inventory.adjust",
+        payload={"location": "WH/Stock", "lines": [{"product": k, "quantity": 1.0} for k in keys]},
+        resource_keys=tuple(f"stock.quant:WH/Stock|{k}" for k in keys),
+    )
+
+
+def accepted(store: TaskStore, new: NewTask, now: float = NOW) -> str:
+    task, created = store.create_or_get(new, now, 10)
+    assert created
+    store.mark_published(task.id, now)
+    return task.id
+
+
+def test_acceptance_order_grows_and_keys_are_stored(store: TaskStore, counts: Products) -> None:
+    first = store.create_or_get(counts("A", "B"), NOW, 10)[0]
+    second = store.create_or_get(new_task(), NOW, 10)[0]
+    third = store.create_or_get(counts("A"), NOW, 10)[0]
+    assert 0 < first.accept_order < second.accept_order < third.accept_order
+    assert first.resource_keys == (counts.key("A"), counts.key("B"))
+    assert second.resource_keys == ()
+    replay, created = store.create_or_get(counts("A", key=first.idempotency_key), NOW, 10)
+    assert not created and replay.accept_order == first.accept_order
+
+
+def test_a_task_waits_for_every_older_task_on_a_shared_key(store: TaskStore, counts: Products) -> None:
+    a = accepted(store, counts("A"))
+    b = accepted(store, counts("A", "B"))
+    c = accepted(store, counts("B"))
+    free = accepted(store, counts("Z"))
+    assert store.take_turn(a, 1, NOW).ready
+    assert store.take_turn(free, 1, NOW).ready
+    turn_b = store.take_turn(b, 1, NOW)
+    assert turn_b.blocked_by == a and turn_b.blocked_keys == (counts.key("A"),)
+    # c shares only B with b, and b is older and not final: c waits too (no overtaking).
+    assert store.take_turn(c, 1, NOW).blocked_by == b
+    # Nothing is woken while a runs.
+    assert store.wake_waiters(NOW, keys=(counts.key("A"),)) == []
+    store.apply_event(event(a, 4, TaskStatus.FAILED, error=ErrorInfo(code="x", message="y")))
+    woken = store.wake_waiters(NOW + 1, keys=(counts.key("A"),))
+    assert [(w.task_id, w.kind, w.attempt) for w in woken] == [(b, "inventory.adjust", 1)]
+    assert woken[0].payload["lines"][0]["product"] == f"{counts.prefix}-A"
+    assert store.wake_waiters(NOW + 1, keys=(counts.key("A"), counts.key("B"))) == []  # c is behind b
+    assert store.take_turn(b, 1, NOW + 1).ready
+    store.apply_event(event(b, 4, TaskStatus.SUCCEEDED))
+    assert [w.task_id for w in store.wake_waiters(NOW + 2, keys=(counts.key("B"),))] == [c]
+
+
+def test_a_woken_task_that_never_ran_is_woken_again_later(store: TaskStore, counts: Products) -> None:
+    a = accepted(store, counts("A"))
+    b = accepted(store, counts("A"))
+    assert store.take_turn(a, 1, NOW).ready
+    assert not store.take_turn(b, 2, NOW).ready
+    store.apply_event(event(a, 4, TaskStatus.SUCCEEDED))
+    mine = (counts.key("A"),)
+    assert [w.attempt for w in store.wake_waiters(NOW, keys=mine, rewake_after=30)] == [2]
+    assert store.wake_waiters(NOW + 10, keys=mine, rewake_after=30) == []
+    assert [w.task_id for w in store.wake_waiters(NOW + 31, keys=mine, rewake_after=30)] == [b]
+
+
+def test_a_never_acknowledged_task_blocks_nobody_and_a_replay_goes_to_the_end(
+    store: TaskStore, counts: Products
+) -> None:
+    orphan, _ = store.create_or_get(counts("A"), NOW, 10)  # publish failed, claim held 10 s
+    later = accepted(store, counts("A"))
+    assert store.take_turn(later, 1, NOW).blocked_by == orphan.id  # it may still be acknowledged
+    assert store.take_turn(later, 1, NOW + 11).ready  # its claim ran out: never acknowledged
+    # The client replays it: it is accepted now, behind the task accepted meanwhile.
+    assert store.claim_publish(orphan.id, NOW + 12, 10)
+    replayed = store.get(orphan.id)
+    assert replayed is not None and replayed.accept_order > store.get(later).accept_order  # type: ignore[union-attr]
+    assert store.take_turn(orphan.id, 1, NOW + 12).blocked_by == later
+
+
+def test_take_turn_records_that_the_message_was_published(store: TaskStore, counts: Products) -> None:
+    task, _ = store.create_or_get(counts("A"), NOW, 10)
+    assert store.take_turn(task.id, 1, NOW + 1).ready
+    stored = store.get(task.id)
+    assert stored is not None and stored.published  # so a replay never publishes it again
+    assert not store.claim_publish(task.id, NOW + 100, 10)
+
+
+def test_concurrent_acceptances_on_one_key_commit_in_their_order(store: TaskStore, counts: Products) -> None:
+    """Whatever the interleaving of acceptances, a worker never sees a task while an older
+    one on the same key is still to commit: checked by taking turns while others accept."""
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def accept_many() -> None:
+        for _ in range(15):
+            task_id = accepted(store, counts("HOT", "COLD-" + uuid.uuid4().hex[:4]))
+            with lock:
+                ids.append(task_id)
+
+    threads = [threading.Thread(target=accept_many) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    tasks = sorted((store.get(i) for i in ids), key=lambda t: t.accept_order)  # type: ignore[union-attr]
+    assert len({t.accept_order for t in tasks}) == 60  # type: ignore[union-attr]
+    # Exactly one may run at a time, the oldest; finishing it hands the turn to the next.
+    for index, task in enumerate(tasks):
+        assert task is not None
+        ready = [t.id for t in tasks[index:] if t is not None and store.take_turn(t.id, 1, NOW).ready]
+        assert ready == [task.id]
+        store.apply_event(event(task.id, 4, TaskStatus.SUCCEEDED))

@@ -3,6 +3,7 @@ with a real SQLite store and the events captured instead of published."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +13,10 @@ import pytest
 from shared.config import Settings
 from shared.events import TaskEvent, TaskStatus
 from shared.kinds import KINDS, resource_keys, task_reference, validate_payload
-from shared.store import NewTask, TaskStore, open_store
+from shared.store import NewTask, TaskStore, Waiter, open_store
 from tests.odoo_standin import FaultRule, OdooStandin
 from workers.odoo_client import OdooRpcClient
-from workers.runner import RetryLater, TaskAbandoned, TaskAttempt, TaskRunner, backoff_seconds
+from workers.runner import RetryLater, TaskAbandoned, TaskAttempt, TaskRunner, UntrustedMessage, backoff_seconds
 
 SALE = {"customer": "Demo Customer", "lines": [{"product": "DEMO-001", "quantity": 2.0}]}
 
@@ -48,6 +49,7 @@ class Harness:
             }
         )
         self.events: list[TaskEvent] = []
+        self.woken: list[Waiter] = []
         self.slept: list[float] = []
         self.now = 1_000_000.0
         self.store = store
@@ -57,6 +59,7 @@ class Harness:
             OdooRpcClient(self.settings),
             self.events.append,
             worker_id="worker@test",
+            wake=self.woken.extend,
             clock=lambda: self.now,
             sleep=self._sleep,
             rand=lambda: 0.5,
@@ -267,3 +270,170 @@ def test_event_numbers() -> None:
     assert event_seq(2, TaskStatus.WAITING) == 5 and event_seq(2, TaskStatus.RUNNING) == 6
     # Whatever an attempt ends with comes after anything an earlier attempt said.
     assert event_seq(2, TaskStatus.RUNNING) > event_seq(1, TaskStatus.SUCCEEDED)
+
+
+# --- one task at a time per Odoo record, in acceptance order (guarantee 9) ---------------
+
+
+def count(product: str, quantity: float) -> dict[str, object]:
+    return {"location": "WH/Stock", "lines": [{"product": product, "quantity": quantity}]}
+
+
+def stock(standin: OdooStandin, product: str) -> float:
+    product_id = next(p["id"] for p in standin.records("product.product") if p.get("default_code") == product)
+    location_id = next(loc["id"] for loc in standin.records("stock.location") if loc.get("complete_name") == "WH/Stock")
+    return sum(
+        float(q["quantity"])
+        for q in standin.records("stock.quant")
+        if q["product_id"] == product_id and q["location_id"] == location_id
+    )
+
+
+def moves_of(standin: OdooStandin, task_id: str) -> list[dict[str, object]]:
+    return [m for m in standin.records("stock.move") if str(m.get("name", "")).startswith(f"GW-{task_id}")]
+
+
+def run_count(h: Harness, task_id: str, payload: dict[str, object], n: int = 1) -> None:
+    h.runner.run(attempt(task_id, n, kind="inventory.adjust", payload=payload))
+
+
+def test_a_newer_count_waits_without_writing_then_runs_when_woken(standin: OdooStandin, store: TaskStore) -> None:
+    h = Harness(standin, store)
+    older, newer = count("DEMO-011", 31), count("DEMO-011", 47)
+    a, b = h.accept("inventory.adjust", older), h.accept("inventory.adjust", newer)
+    run_count(h, b, newer)  # its message happens to arrive first
+    assert h.statuses() == [(1, TaskStatus.WAITING)]
+    reason = h.events[0].error
+    assert reason is not None and reason.code == "queued" and reason.blocked_by == a
+    assert "stock.quant:WH/Stock|DEMO-011" in reason.message
+    assert moves_of(standin, b) == [] and h.woken == []
+    run_count(h, a, older)
+    assert h.events[-1].status is TaskStatus.SUCCEEDED and h.events[-1].task_id == a
+    assert [w.task_id for w in h.woken] == [b]  # the finisher hands the turn on at once
+    run_count(h, b, newer)
+    assert h.events[-1].status is TaskStatus.SUCCEEDED and h.events[-1].seq == 4  # waiting is no attempt
+    assert len(moves_of(standin, a)) == len(moves_of(standin, b)) == 1
+    assert stock(standin, "DEMO-011") == 47
+
+
+def test_an_older_count_waiting_for_its_retry_is_not_overtaken(standin: OdooStandin, store: TaskStore) -> None:
+    h = Harness(standin, store)
+    older, newer = count("DEMO-012", 5), count("DEMO-012", 9)
+    a, b = h.accept("inventory.adjust", older), h.accept("inventory.adjust", newer)
+    standin.add_fault(FaultRule(kind="http_status", status=503, model="stock.quant", method="action_apply_inventory"))
+    with pytest.raises(RetryLater):
+        run_count(h, a, older)
+    run_count(h, b, newer)
+    assert h.statuses()[-1] == (1, TaskStatus.WAITING) and moves_of(standin, b) == []
+    h.now += 5
+    run_count(h, a, older, n=2)
+    assert [w.task_id for w in h.woken] == [b]
+    run_count(h, b, newer)
+    assert stock(standin, "DEMO-012") == 9  # the newer count is the last word
+    assert len(moves_of(standin, a)) == len(moves_of(standin, b)) == 1
+
+
+def test_a_blocker_that_fails_releases_the_next_task(standin: OdooStandin, store: TaskStore) -> None:
+    h = Harness(standin, store)
+    older, newer = count("DEMO-013", 3), count("DEMO-013", 4)
+    a, b = h.accept("inventory.adjust", older), h.accept("inventory.adjust", newer)
+    assert store.take_turn(b, 1, h.now).blocked_by == a
+    standin.mark_outdated("DEMO-013", "WH/Stock")
+    try:
+        with pytest.raises(TaskAbandoned):
+            run_count(h, a, older)
+    finally:
+        standin.mark_outdated("DEMO-013", "WH/Stock", outdated=False)
+    assert h.events[-1].status is TaskStatus.FAILED
+    assert [w.task_id for w in h.woken] == [b]
+
+
+def test_a_task_with_several_keys_waits_for_each_and_nothing_deadlocks(standin: OdooStandin, store: TaskStore) -> None:
+    h = Harness(standin, store)
+    two = {
+        "location": "WH/Stock",
+        "lines": [{"product": "DEMO-014", "quantity": 1}, {"product": "DEMO-015", "quantity": 2}],
+    }
+    first, both, last = count("DEMO-015", 8), two, count("DEMO-014", 6)
+    a, b, c = (h.accept("inventory.adjust", p) for p in (first, both, last))
+    run_count(h, c, last)  # behind b (DEMO-014), which is behind a (DEMO-015)
+    run_count(h, b, both)
+    assert [e.error.blocked_by for e in h.events if e.error] == [b, a]
+    run_count(h, a, first)
+    assert [w.task_id for w in h.woken] == [b]  # c is still behind b
+    run_count(h, b, both)
+    assert [w.task_id for w in h.woken] == [b, c]
+    run_count(h, c, last)
+    assert (stock(standin, "DEMO-014"), stock(standin, "DEMO-015")) == (6, 2)
+
+
+def test_the_sweeper_wakes_a_task_whose_waker_died(standin: OdooStandin, store: TaskStore) -> None:
+    h = Harness(standin, store)
+    a, b = h.accept("inventory.adjust", count("DEMO-016", 1)), h.accept("inventory.adjust", count("DEMO-016", 2))
+    run_count(h, b, count("DEMO-016", 2))
+    # a's worker stored its final event and died before waking anyone.
+    store.apply_event(TaskEvent(task_id=a, seq=4, status=TaskStatus.SUCCEEDED, attempt=1))
+    assert h.woken == []
+    assert h.runner.sweep() == 1 and [w.task_id for w in h.woken] == [b]
+    assert h.runner.sweep() == 0  # claimed: not sent twice while it is on its way
+
+
+def test_a_count_equal_to_the_stock_is_an_explicit_no_op(standin: OdooStandin, store: TaskStore) -> None:
+    h = Harness(standin, store)
+    first = count("DEMO-017", 12)
+    run_count(h, h.accept("inventory.adjust", first), first)
+    same = h.accept("inventory.adjust", first)
+    run_count(h, same, first)
+    result = h.events[-1].result
+    assert h.events[-1].status is TaskStatus.SUCCEEDED and result is not None
+    assert result["changed"] is False and result["unchanged_products"] == ["DEMO-017"]
+    # Odoo records a confirmed count as a move of quantity 0 under the count's name.
+    assert [m["product_uom_qty"] for m in moves_of(standin, same)] in ([], [0.0])
+    assert stock(standin, "DEMO-017") == 12
+
+
+def test_concurrent_counts_of_one_product_never_interleave(standin: OdooStandin, store: TaskStore) -> None:
+    """The field report: two workers ran counts of the same quant between each other's two
+    Odoo calls, so one task's move carried the other's count and the other 'succeeded'
+    with no move. Here two runners start at once, with Odoo slow to apply."""
+    h1, h2 = Harness(standin, store), Harness(standin, store)
+    older, newer = count("DEMO-018", 70), count("DEMO-018", 80)
+    a, b = h1.accept("inventory.adjust", older), h1.accept("inventory.adjust", newer)
+    before = stock(standin, "DEMO-018")
+    standin.add_fault(
+        FaultRule(kind="delay", model="stock.quant", method="action_apply_inventory", seconds=0.5, times=2)
+    )
+    threads = [
+        threading.Thread(target=run_count, args=(h1, a, older)),
+        threading.Thread(target=run_count, args=(h2, b, newer)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for waiter in [*h1.woken, *h2.woken]:
+        run_count(h1, waiter.task_id, waiter.payload)  # type: ignore[arg-type]
+    finals = {e.task_id: e for e in [*h1.events, *h2.events] if e.status.final}
+    assert set(finals) == {a, b} and all(e.status is TaskStatus.SUCCEEDED for e in finals.values())
+    # Each move carries its own task's count: 70 first, then 80.
+    assert [m["product_uom_qty"] for m in moves_of(standin, a)] == [abs(70 - before)]
+    assert [m["product_uom_qty"] for m in moves_of(standin, b)] == [10]
+    assert stock(standin, "DEMO-018") == 80
+
+
+def test_a_message_for_an_unknown_task_is_never_applied(standin: OdooStandin, store: TaskStore) -> None:
+    from workers.anomalies import anomaly_counts
+
+    h = Harness(standin, store)
+    before = dict(anomaly_counts())
+    effects = len(standin.effects())
+    with pytest.raises(UntrustedMessage):
+        h.runner.run(attempt(str(uuid.uuid4())))
+    task_id = h.accept()
+    forged = {"customer": "Demo Customer", "lines": [{"product": "DEMO-001", "quantity": 999.0}]}
+    with pytest.raises(UntrustedMessage):
+        h.runner.run(attempt(task_id, payload=forged))
+    assert len(standin.effects()) == effects and h.events == []
+    after = anomaly_counts()
+    assert after.get("unknown_task", 0) == before.get("unknown_task", 0) + 1
+    assert after.get("message_mismatch", 0) == before.get("message_mismatch", 0) + 1
