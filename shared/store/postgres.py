@@ -16,6 +16,10 @@ from shared.store.sql import Cursor, SqlTaskStore
 __all__ = ["PostgresTaskStore", "resource_lock_id"]
 
 
+#: Advisory lock id held while migrating (a random constant, outside resource_lock_id's use).
+_MIGRATION_LOCK = 0x6F646F6F67770001
+
+
 def resource_lock_id(key: str) -> int:
     """A resource key as a PostgreSQL advisory lock id (signed 64 bits). A collision only
     makes two unrelated keys queue at acceptance for a moment."""
@@ -127,6 +131,18 @@ class PostgresTaskStore(SqlTaskStore):
         return _DDL
 
     _LOCK_READ = " FOR SHARE OF r"
+
+    def _schema_current(self, cur: Cursor) -> bool:
+        cur.execute(
+            "SELECT to_regclass('task_waits') IS NOT NULL AND to_regclass('task_accept_order') IS NOT NULL "
+            "AND to_regclass('task_resources_task') IS NOT NULL AND EXISTS (SELECT 1 FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = 'tasks' AND column_name = 'resource_keys')"
+        )
+        if bool(cur.fetchone()[0]):
+            return True
+        # Several processes may start at once on a new database: one migrates at a time.
+        cur.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+        return False
 
     def _add_missing_columns(self, cur: Cursor) -> None:
         cur.execute("ALTER TABLE tasks ADD COLUMN IF NOT EXISTS accept_order BIGINT")

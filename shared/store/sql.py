@@ -96,8 +96,17 @@ class SqlTaskStore(TaskStore):
     #: a waiter's parking cannot cross (PostgreSQL; SQLite serialises writers anyway).
     _LOCK_READ = ""
 
+    def _schema_current(self, cur: Cursor) -> bool:
+        """True if every table, column and index of this version exists (no DDL needed)."""
+        return False
+
     def migrate(self) -> None:
         with self._transaction() as cur:
+            # DDL takes table locks (CREATE INDEX a SHARE lock, ALTER TABLE an exclusive one)
+            # even when there is nothing to create: a process starting beside busy ones
+            # must not run it, or it deadlocks with their submissions.
+            if self._schema_current(cur):
+                return
             for statement in self._ddl():
                 cur.execute(statement)
             self._add_missing_columns(cur)
