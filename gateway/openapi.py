@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.events import TaskStatus
 from shared.kinds import KINDS
 
 __all__ = ["OPENAPI"]
@@ -25,7 +26,7 @@ _ERROR = {
     },
 }
 _NULLABLE_OBJECT = {"anyOf": [{"type": "object"}, {"type": "null"}]}
-_STATUS = {"type": "string", "enum": ["accepted", "running", "retrying", "succeeded", "failed"]}
+_STATUS = {"type": "string", "enum": [status.value for status in TaskStatus]}
 _TASK = {
     "type": "object",
     "required": ["task_id", "kind", "status", "seq", "attempts", "created_at", "updated_at"],

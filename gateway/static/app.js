@@ -68,6 +68,7 @@ for (let i = 1; i <= 20; i += 1) datalist.append(el('option', { value: `DEMO-${S
 
 const STATUS_LABELS = {
   accepted: 'accepted',
+  waiting: 'queued behind an earlier task',
   running: 'running',
   retrying: 'retrying',
   succeeded: 'succeeded',

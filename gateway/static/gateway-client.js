@@ -67,7 +67,8 @@
  *   { key, kind, payload, createdAt, updatedAt, taskId|null, status, seq, attempt,
  *     result|null, error|null, duplicate }
  *   status: 'queued'     in the outbox, not yet acknowledged (sent whenever connected)
- *           'accepted' | 'running' | 'retrying' | 'succeeded' | 'failed'   the gateway's status
+ *           'accepted' | 'waiting' | 'running' | 'retrying' | 'succeeded' | 'failed'   the gateway's status
+ *           ('waiting': queued behind an older task on the same Odoo record; error.blocked_by names it)
  *           'rejected'   the gateway refused the submission itself (validation_failed,
  *                        idempotency_key_reused, ...): removed from the outbox, `error` says why
  *           'unknown'    the gateway does not know the task (another token, or expired)

@@ -379,4 +379,10 @@ class SqlTaskStore(TaskStore):
             )
             histories = cur.rowcount
             cur.execute("DELETE FROM task_leases WHERE until < ?", (now - 86400.0,))
+            # Submissions never acknowledged (publish failed, never replayed) hold no record.
+            cur.execute(
+                "DELETE FROM task_resources WHERE task_id IN (SELECT id FROM tasks "
+                "WHERE published_at IS NULL AND created_at < ?)",
+                (now - key_window,),
+            )
             return PurgeReport(keys_released=keys, histories_pruned=histories)
