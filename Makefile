@@ -37,9 +37,10 @@ test: lint types
 chaos: install
 	$(PY) -m tests.chaos --profile full
 
-# Figures for the README: acknowledgement throughput/latency, memory per socket.
+# Figures for the README: acknowledgement throughput/latency, memory per socket, hot/cold records.
 bench: install
 	$(PY) -m tests.bench.bench_gateway
+	$(PY) -m tests.bench.bench_order
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
