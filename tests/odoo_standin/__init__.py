@@ -16,12 +16,26 @@ Test-control routes. These are NOT Odoo's; they exist so another process can dri
 - ``GET /_standin/records/<model>`` -> JSON list of current rows
 - ``POST /_standin/reset`` -> demo data again, no faults, no effects, login counters zeroed
 - ``POST /_standin/outdated`` ``{"product_code", "location", "outdated": true}`` -> quant id
-- ``GET /_standin/stats`` -> ``{"login_attempts", "failed_logins"}``
+- ``GET /_standin/stats`` -> ``{"login_attempts", "failed_logins", "serialization_failures",
+  "held_open"}``
+- ``GET /_standin/settings`` -> the ``ConcurrencySettings``; ``POST /_standin/settings`` with some
+  of them (``{"concurrency_retries": 0}``) changes them (unknown names, bad values: 400); reset
+  restores the values the stand-in was started with
+
+Concurrency (``concurrency.py``, which cites the Odoo source it follows): each ``object`` call is
+one transaction with a snapshot, retried on ``psycopg2.errors.SerializationFailure`` like Odoo's
+``retrying()`` (5 tries: ``concurrency_retries=4``; random back-off ``uniform(0, 2**try)`` times
+``concurrency_backoff_scale``). Calls run one at a time under a global lock, so transactions only
+overlap when one is held open: ``FaultRule(kind="delay", phase="inside", seconds=S)`` (that call)
+or ``transaction_hold_seconds`` (every call) takes the snapshot, waits outside the lock, then runs;
+writing a row (any model, ``stock.quant`` above all) that another call committed meanwhile fails
+and is rolled back, then retried, and only the last failure reaches the client.
 
 Known simplifications (vs. a real Odoo): one database, one company, one loginable user (uid 2);
 no access rights beyond the credential check; ``is_outdated`` is a sticky flag set by
 ``mark_outdated`` (real Odoo derives it from moves made after the count); many2one columns sort by
-id; sequences roll back with a failed call; ``records()`` rows include computed fields.
+id; sequences roll back with a failed call; ``records()`` rows include computed fields; a held
+transaction reads the latest committed rows (only its writes are checked against its snapshot).
 
 Calls cost the same however much data has accumulated: a failed call is undone from an undo log
 (``store.py``), and searches narrow their rows with field indexes before evaluating the domain.
@@ -35,8 +49,9 @@ In process::
     s.stop()
 """
 
-from .faults import FAULT_KINDS, FaultRule
+from .concurrency import ConcurrencySettings
+from .faults import FAULT_KINDS, FAULT_PHASES, FaultRule
 from .models import Effect
 from .server import OdooStandin
 
-__all__ = ["FAULT_KINDS", "Effect", "FaultRule", "OdooStandin"]
+__all__ = ["FAULT_KINDS", "FAULT_PHASES", "ConcurrencySettings", "Effect", "FaultRule", "OdooStandin"]

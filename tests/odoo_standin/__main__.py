@@ -9,6 +9,7 @@ import signal
 import threading
 from types import FrameType
 
+from .concurrency import ConcurrencySettings
 from .server import OdooStandin
 
 
@@ -27,7 +28,30 @@ def main(argv: list[str] | None = None) -> int:
         dest="api_keys",
         help="accepted in place of the password (repeatable)",
     )
+    defaults = ConcurrencySettings()
+    parser.add_argument(
+        "--concurrency-retries",
+        type=int,
+        default=defaults.concurrency_retries,
+        help="retries after a serialization failure (default %(default)s: Odoo's 5 tries; 0: answer the error)",
+    )
+    parser.add_argument(
+        "--concurrency-backoff-scale",
+        type=float,
+        default=defaults.concurrency_backoff_scale,
+        help="factor on Odoo's uniform(0, 2**try) seconds between tries (default %(default)s)",
+    )
+    parser.add_argument(
+        "--transaction-hold-seconds",
+        type=float,
+        default=defaults.transaction_hold_seconds,
+        help="every object call holds its transaction open this long before running (default %(default)s)",
+    )
     args = parser.parse_args(argv)
+    try:
+        ConcurrencySettings(args.concurrency_retries, args.concurrency_backoff_scale, args.transaction_hold_seconds)
+    except ValueError as exc:
+        parser.error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     standin = OdooStandin(
         host=args.host,
@@ -37,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         login=args.login,
         password=args.password,
         api_keys=tuple(args.api_keys),
+        concurrency_retries=args.concurrency_retries,
+        concurrency_backoff_scale=args.concurrency_backoff_scale,
+        transaction_hold_seconds=args.transaction_hold_seconds,
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:

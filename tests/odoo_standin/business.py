@@ -228,36 +228,55 @@ def quant_write(env: Env, model: str, ids: list[int], vals: Any) -> bool:
 
 
 def apply_inventory(env: Env, quants: list[Row]) -> list[int]:
-    """``_apply_inventory``: one done inventory move per quant with a difference."""
-    suffix = ""
-    if env.major >= 17 and env.uid != SUPERUSER_ID:
-        suffix = f" ({display_name(env, 'res.users', env.uid)})"
+    """``_apply_inventory``: one done inventory move per quant, a zero-quantity one included.
+
+    As in Odoo (``stock/models/stock_quant.py``): the move goes in the direction of
+    ``inventory_diff_quantity`` (the ``else`` branch, location -> inventory loss, also takes a
+    zero difference); ``stock.move._action_done`` cancels empty moves except inventory ones
+    (``quantity <= 0 and not move.is_inventory``), so a count equal to the stock still leaves
+    a done move of quantity 0 under the count's name ("Product Quantity Confirmed" without an
+    ``inventory_name``); the name gets `` (<quant's user>)`` in 17+ when the quant has a user
+    other than the superuser (``_get_inventory_move_values``); then the count is cleared
+    (``inventory_quantity`` 0, not set, no user). 19.0 first marks every quant's count as set
+    ("Consider the inventory_quantity as set"), so applying a quant whose count was cleared
+    applies a count of 0; 16.0-18.0 apply the stored difference, which clearing made 0.
+    """
+    if env.major >= 19:
+        for quant in quants:
+            quant["inventory_quantity_set"] = True
+            _quant_recompute(env, quant)
     done_field = "quantity" if env.major >= 17 else "quantity_done"
     move_ids: list[int] = []
     for quant in quants:
         diff = quant["inventory_diff_quantity"]
-        if abs(diff) > 1e-9:
-            here = quant["location_id"]
-            src, dst = (INVENTORY_LOCATION_ID, here) if diff > 0 else (here, INVENTORY_LOCATION_ID)
-            name = (env.context.get("inventory_name") or "Product Quantity Updated") + suffix
-            move_ids += create_rows(
-                env,
-                "stock.move",
-                [
-                    {
-                        "name": name,
-                        "product_id": quant["product_id"],
-                        "product_uom_qty": abs(diff),
-                        done_field: abs(diff),
-                        "location_id": src,
-                        "location_dest_id": dst,
-                        "state": "done",
-                        "is_inventory": True,
-                        "date": now_str(),
-                        **({"picked": True} if env.major >= 17 else {}),
-                    }
-                ],
-            )
+        qty = abs(diff)
+        here = quant["location_id"]
+        src, dst = (INVENTORY_LOCATION_ID, here) if diff > 0 else (here, INVENTORY_LOCATION_ID)
+        name = env.context.get("inventory_name") or (
+            "Product Quantity Updated" if qty > 1e-9 else "Product Quantity Confirmed"
+        )
+        user = quant["user_id"]
+        if env.major >= 17 and user and user != SUPERUSER_ID:
+            name += f" ({display_name(env, 'res.users', user)})"
+        move_ids += create_rows(
+            env,
+            "stock.move",
+            [
+                {
+                    "name": name,
+                    "product_id": quant["product_id"],
+                    "product_uom_qty": qty,
+                    done_field: qty,
+                    "location_id": src,
+                    "location_dest_id": dst,
+                    "state": "done",
+                    "is_inventory": True,
+                    "date": now_str(),
+                    **({"picked": True} if env.major >= 17 else {}),
+                }
+            ],
+        )
+        if qty > 1e-9:
             quant["quantity"] += diff
             _bump_counterpart(env, quant["product_id"], -diff)
         quant.update({"inventory_quantity": 0.0, "inventory_quantity_set": False, "user_id": False})

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 FaultKind = Literal["error", "http_status", "reset", "delay", "commit_then_drop", "non_json"]
 FAULT_KINDS: frozenset[str] = frozenset({"error", "http_status", "reset", "delay", "commit_then_drop", "non_json"})
+FaultPhase = Literal["before", "inside", "after"]
+FAULT_PHASES: frozenset[str] = frozenset({"before", "inside", "after"})
 
 
 @dataclass
@@ -28,7 +30,13 @@ class FaultRule:
                            nothing is executed
       ``reset``            abort the TCP connection with RST, execute nothing
       ``delay``            sleep ``seconds``; ``phase="before"`` (default) before executing,
-                           ``phase="after"`` after committing and before answering
+                           ``phase="after"`` after committing and before answering,
+                           ``phase="inside"`` with the transaction open: an ``object`` call takes
+                           its snapshot, sleeps (outside the global lock, so other calls commit
+                           meanwhile), then runs against that snapshot, and fails with
+                           ``SerializationFailure`` (retried per the stand-in's settings) if it
+                           writes a row committed in between (see ``concurrency.py``); the
+                           delay holds the first try only. Other services: same as ``before``
       ``commit_then_drop`` execute and commit, then abort the connection with RST (lost reply)
       ``non_json``         answer HTTP 200 with an HTML body, execute nothing
     """
@@ -41,7 +49,7 @@ class FaultRule:
     message: str = "Injected fault"
     status: int = 502
     seconds: float = 1.0
-    phase: Literal["before", "after"] = "before"
+    phase: FaultPhase = "before"
 
     def __post_init__(self) -> None:
         # Validate eagerly: a typo in a test's fault should fail at add_fault, not silently never
@@ -50,8 +58,10 @@ class FaultRule:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {sorted(FAULT_KINDS)}")
         if self.times == 0 or self.times < -1:
             raise ValueError("times must be a positive count or -1 (forever)")
-        if self.phase not in ("before", "after"):
-            raise ValueError("phase must be 'before' or 'after'")
+        if self.phase not in FAULT_PHASES:
+            raise ValueError(f"phase must be one of {sorted(FAULT_PHASES)}, got {self.phase!r}")
+        if self.phase == "inside" and self.kind != "delay":
+            raise ValueError("phase 'inside' only applies to kind 'delay'")
         if self.kind == "http_status" and not 100 <= int(self.status) <= 599:
             raise ValueError("status must be an HTTP status code")
         if self.seconds < 0:

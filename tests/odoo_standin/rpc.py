@@ -1,19 +1,26 @@
 """The ``/jsonrpc`` services (``common``, ``db``, ``object``) and the one-transaction-per-call rule.
 
 Mirrors ``odoo/service/{common,db,model}.py``: credentials are checked on every ``object`` call,
-the context only comes from ``kwargs['context']``, and a call that raises leaves no trace.
+the context only comes from ``kwargs['context']``, and a call that raises leaves no trace. An
+``object`` call whose transaction was overtaken by a concurrent commit fails with
+``SerializationFailure`` and is retried like ``retrying()`` does (see ``concurrency.py``).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from . import business, methods  # noqa: F401  (registers the model methods)
+from .concurrency import ConcurrencySettings, backoff, serialization_failure
 from .models import Database, Env, OdooError, call, user_error
 from .schema import SUPERUSER_ID
+from .store import WriteConflict
+
+log = logging.getLogger("tests.odoo_standin")
 
 LOGIN_COOLDOWN_AFTER = 5  # base.login_cooldown_after code fallback
 LOGIN_COOLDOWN_SECONDS = 60.0  # base.login_cooldown_duration
@@ -38,7 +45,15 @@ def version_payload(version: str) -> dict[str, Any]:
 class Dispatcher:
     """Executes calls against one database under one global lock (Odoo: one transaction)."""
 
-    def __init__(self, version: str, db: str, login: str, password: str, api_keys: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        version: str,
+        db: str,
+        login: str,
+        password: str,
+        api_keys: tuple[str, ...],
+        settings: ConcurrencySettings | None = None,
+    ) -> None:
         major = int(version.split(".")[0])
         if major not in SUPPORTED_MAJORS:
             raise ValueError(f"unsupported Odoo version {version!r} (16.0-19.0)")
@@ -47,13 +62,17 @@ class Dispatcher:
         self.api_keys = tuple(api_keys)
         self.lock = threading.RLock()
         self.database = Database(major, login)
+        self.initial_settings = settings or ConcurrencySettings()
+        self.held_open = 0  # transactions waiting with their snapshot taken, right now (not reset)
         self.reset()
 
     def reset(self) -> None:
         with self.lock:
             self.database.reset()
+            self.settings = self.initial_settings
             self.login_attempts = 0
             self.failed_logins = 0
+            self.serialization_failures = 0  # tries that failed, retried or not
             self._failures: dict[str, tuple[int, float]] = {}  # remote ip -> (count, last)
 
     # ------------------------------------------------------------------ transactions
@@ -63,16 +82,59 @@ class Dispatcher:
         with self.lock, self.database.transaction():
             return fn()
 
-    def dispatch(self, service: str, method: str, args: list[Any], remote: str) -> Any:
+    def dispatch(self, service: str, method: str, args: list[Any], remote: str, hold: float = 0.0) -> Any:
+        """Run one RPC call. ``hold``: seconds an ``object`` call keeps its transaction open
+        (snapshot taken, then a wait outside the lock) before running, on its first try (the
+        ``delay``/``inside`` fault); other services have no transaction and just wait first."""
         if not isinstance(args, list):
             raise OdooError("builtins.TypeError", "args must be a list")
+        if service == "object":
+            return self._object_retrying(method, args, hold)
+        if hold > 0:
+            time.sleep(hold)
         if service == "common":
             return self._common(method, args, remote)
         if service == "db":
             return self._db(method, args)
-        if service == "object":
-            return self.transaction(lambda: self._object(method, args))
         raise OdooError("builtins.KeyError", repr(service))
+
+    def _object_retrying(self, method: str, args: list[Any], hold: float) -> Any:
+        """``odoo.service.model.retrying``: a serialization failure rolls the call back and runs it
+        again in a new transaction after a random wait, up to the configured retries."""
+        tryno = 1
+        while True:
+            settings = self.settings
+            try:
+                return self._object_try(method, args, hold + settings.transaction_hold_seconds)
+            except WriteConflict as conflict:
+                with self.lock:
+                    self.serialization_failures += 1
+                tries_left = settings.concurrency_retries + 1 - tryno
+                if tries_left <= 0:
+                    log.info("SERIALIZATION_FAILURE on %s, maximum number of tries reached!", conflict)
+                    raise serialization_failure() from None
+                wait = backoff(tryno, settings.concurrency_backoff_scale)
+                log.info(
+                    "SERIALIZATION_FAILURE on %s, %s tries left, try again in %.04f sec...", conflict, tries_left, wait
+                )
+                time.sleep(wait)
+                tryno, hold = tryno + 1, 0.0  # an injected delay holds the first try only
+
+    def _object_try(self, method: str, args: list[Any], hold: float) -> Any:
+        """One transaction. Held open: the snapshot is the commit count before the wait; else it
+        is taken under the lock, where nothing can overtake it."""
+        snapshot = None
+        if hold > 0:
+            with self.lock:
+                snapshot = self.database.commit_seq
+                self.held_open += 1
+            try:
+                time.sleep(hold)  # outside the global lock: other calls run and commit meanwhile
+            finally:
+                with self.lock:
+                    self.held_open -= 1
+        with self.lock, self.database.transaction(snapshot=snapshot):
+            return self._object(method, args)
 
     # ------------------------------------------------------------------ services
 

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .concurrency import ConcurrencySettings
 from .faults import FaultBook, FaultRule
 from .models import Effect, Env, OdooError
 from .orm import full_row
@@ -168,12 +169,15 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.monotonic()
         if rule and self._fault_before(rule, request_id, model, meth):
             return
+        hold = rule.seconds if rule and rule.kind == "delay" and rule.phase == "inside" else 0.0
         try:
             if not isinstance(params, dict):
                 raise OdooError("builtins.ValueError", "params must be a JSON object")
             if path == "/jsonrpc":
-                value = standin.dispatcher.dispatch(service, method, args, self.client_address[0])
+                value = standin.dispatcher.dispatch(service, method, args, self.client_address[0], hold=hold)
             else:
+                if hold:
+                    time.sleep(hold)  # no transaction to hold open: the same as "before"
                 value = version_payload(standin.version)
             reply: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id}
             if value is not None:  # Odoo's _response omits "result" for None
@@ -236,12 +240,19 @@ class OdooStandin:
         login: str = "admin",
         password: str = "admin",
         api_keys: tuple[str, ...] = (),
+        concurrency_retries: int = ConcurrencySettings.concurrency_retries,
+        concurrency_backoff_scale: float = ConcurrencySettings.concurrency_backoff_scale,
+        transaction_hold_seconds: float = ConcurrencySettings.transaction_hold_seconds,
     ) -> None:
+        """The ``concurrency_*``/``transaction_hold_seconds`` settings are described in
+        ``ConcurrencySettings`` (``concurrency.py``); ``configure()`` changes them later and
+        ``reset()`` restores the values given here."""
         if not re.fullmatch(r"\d+\.\d+", version):
             raise ValueError(f"version must look like '17.0', got {version!r}")
         self.host, self.version = host, version
         self._requested_port = port
-        self.dispatcher = Dispatcher(version, db, login, password, tuple(api_keys))
+        settings = ConcurrencySettings(concurrency_retries, concurrency_backoff_scale, transaction_hold_seconds)
+        self.dispatcher = Dispatcher(version, db, login, password, tuple(api_keys), settings)
         self.faults = FaultBook()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -327,6 +338,27 @@ class OdooStandin:
             return [copy.deepcopy(full_row(env, model, r)) for r in rows]
 
     @property
+    def settings(self) -> ConcurrencySettings:
+        return self.dispatcher.settings
+
+    def configure(self, **changes: Any) -> ConcurrencySettings:
+        """Change settings (``concurrency_retries=0``...); unknown names or bad values raise
+        ``ValueError``. Calls already running keep the settings they started with."""
+        with self.dispatcher.lock:
+            self.dispatcher.settings = self.dispatcher.settings.updated(changes)
+            return self.dispatcher.settings
+
+    @property
+    def serialization_failures(self) -> int:
+        """Tries that failed with a serialization failure (retried or answered), since reset."""
+        return self.dispatcher.serialization_failures
+
+    @property
+    def held_open(self) -> int:
+        """Object calls holding their transaction open (snapshot taken, waiting) right now."""
+        return self.dispatcher.held_open
+
+    @property
     def login_attempts(self) -> int:
         return self.dispatcher.login_attempts
 
@@ -372,5 +404,16 @@ class OdooStandin:
             quant_id = self.mark_outdated(data["product_code"], data["location"], bool(data.get("outdated", True)))
             return 200, {"quant_id": quant_id}
         if route == ("GET", "/_standin/stats"):
-            return 200, {"login_attempts": self.login_attempts, "failed_logins": self.failed_logins}
+            return 200, {
+                "login_attempts": self.login_attempts,
+                "failed_logins": self.failed_logins,
+                "serialization_failures": self.serialization_failures,
+                "held_open": self.held_open,
+            }
+        if route == ("GET", "/_standin/settings"):
+            return 200, self.settings.to_dict()
+        if route == ("POST", "/_standin/settings"):
+            if not isinstance(data, dict):
+                raise ValueError("settings must be a JSON object")
+            return 200, self.configure(**data).to_dict()
         return 404, {"error": f"no control route {verb} {path}"}

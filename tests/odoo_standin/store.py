@@ -13,6 +13,15 @@ goes through the owning ``Store``, which
 Indexes are only ever used as a pre-filter (a superset of the matching ids); the domain is still
 evaluated on every candidate, so they cannot change what a search answers.
 
+Write conflicts (PostgreSQL REPEATABLE READ, "first updater wins"): the store counts committed
+write transactions (``commit_seq``) and every row remembers the commit that last changed it
+(``StoredRow._stamp``; 0 for rows never changed by a tracked commit). A top-level transaction may
+be opened with a ``snapshot`` (the ``commit_seq`` it saw when it began); its first change to a row
+stamped after that snapshot, or its removal of such a row, raises ``WriteConflict`` before the
+write happens, and the caller's rollback undoes the rest. Without a snapshot (the default: it is
+then the state seen under the lock, which nothing can have overtaken) nothing is checked, so the
+check costs one comparison per row touched only when a transaction was really held open.
+
 Tables keep their rows in id order: ids only grow (``next_ids``), and a rollback that puts back a
 removed row re-sorts that table, so iteration order is the same as before the failed call.
 """
@@ -24,7 +33,7 @@ from bisect import bisect_left, insort
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 MISSING: Any = object()  # "no such key in the row" (never stored)
 
@@ -97,15 +106,25 @@ class FieldIndex:
         return out
 
 
-class StoredRow(dict[str, Any]):
-    """A row of a ``StoredTable``: a dict whose writes are journaled and indexed."""
+class WriteConflict(Exception):
+    """A transaction changed (or removed) a row that a transaction committed after its snapshot."""
 
-    __slots__ = ("_model", "_store")
+    def __init__(self, model: str, rec_id: Any, stamp: int, snapshot: int) -> None:
+        super().__init__(f"{model}({rec_id},) changed by commit {stamp}, after snapshot {snapshot}")
+        self.model, self.rec_id, self.stamp, self.snapshot = model, rec_id, stamp, snapshot
+
+
+class StoredRow(dict[str, Any]):
+    """A row of a ``StoredTable``: a dict whose writes are journaled and indexed. ``_stamp`` is
+    the ``commit_seq`` of the last committed transaction that changed it."""
+
+    __slots__ = ("_model", "_stamp", "_store")
 
     def __init__(self, store: Store, model: str, values: dict[str, Any]) -> None:
         dict.__init__(self, values)
         self._store = store
         self._model = model
+        self._stamp = 0
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._store._changing(self._model, self, key, value)
@@ -247,10 +266,12 @@ class Store:
         self._indexes: dict[str, dict[str, FieldIndex]] = {}
         self._undo: list[UndoEntry] | None = None  # None: no transaction open
         self._touched: set[int] = set()  # id() of rows whose prior state is already logged
+        self.commit_seq = 0  # committed write transactions so far (never reset: snapshots stay valid)
+        self._snapshot: int | None = None  # the open transaction's snapshot, if it must be checked
 
     def reset_tables(self, indexed: dict[str, dict[str, bool]]) -> None:
         """Empty tables; ``indexed`` is model -> field -> prefix search wanted."""
-        self._undo, self._touched = None, set()
+        self._undo, self._touched, self._snapshot = None, set(), None
         self.tables = {model: StoredTable(self, model) for model in indexed}
         self._indexes = {
             model: {name: FieldIndex(prefix) for name, prefix in fields.items()} for model, fields in indexed.items()
@@ -282,9 +303,12 @@ class Store:
         return None
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """All changes made inside are undone if it raises; nests (inner = savepoint)."""
-        savepoint = self._begin()
+    def transaction(self, snapshot: int | None = None) -> Iterator[None]:
+        """All changes made inside are undone if it raises; nests (inner = savepoint).
+
+        ``snapshot`` (top level only): the ``commit_seq`` this transaction began from; changing a
+        row committed after it raises ``WriteConflict``. None: begins now (nothing to check)."""
+        savepoint = self._begin(snapshot)
         try:
             yield
         except BaseException:
@@ -292,17 +316,25 @@ class Store:
             raise
         self._release(savepoint)
 
-    def _begin(self) -> Savepoint:
+    def _begin(self, snapshot: int | None = None) -> Savepoint:
         outer = self._touched if self._undo is not None else None
         if self._undo is None:
             self._undo = []
+            # Only a snapshot older than the last commit can meet a newer row.
+            self._snapshot = snapshot if snapshot is not None and snapshot < self.commit_seq else None
         savepoint = Savepoint(len(self._undo), outer, self._extra_state())
         self._touched = savepoint.touched
         return savepoint
 
     def _release(self, savepoint: Savepoint) -> None:
         if savepoint.outer_touched is None:
-            self._undo, self._touched = None, set()
+            undo = self._undo
+            if undo:  # a write transaction commits: stamp every row it changed or inserted
+                self.commit_seq += 1
+                for kind, _model, target, _before in undo:
+                    if kind == "row":
+                        target._stamp = self.commit_seq
+            self._undo, self._touched, self._snapshot = None, set(), None
         else:  # the enclosing transaction may still roll these changes back
             savepoint.outer_touched |= savepoint.touched
             self._touched = savepoint.outer_touched
@@ -333,11 +365,19 @@ class Store:
         finally:
             self._undo = None if savepoint.outer_touched is None else undo
             self._touched = savepoint.outer_touched if savepoint.outer_touched is not None else set()
+            if savepoint.outer_touched is None:
+                self._snapshot = None
 
     # ------------------------------------------------------------------ change hooks
 
+    def _check_snapshot(self, model: str, row: dict[str, Any]) -> None:
+        stamp = cast(StoredRow, row)._stamp  # every stored row is a StoredRow
+        if self._snapshot is not None and stamp > self._snapshot:
+            raise WriteConflict(model, dict.get(row, "id"), stamp, self._snapshot)
+
     def _log_row(self, model: str, row: StoredRow) -> None:
         if self._undo is not None and id(row) not in self._touched:
+            self._check_snapshot(model, row)  # before anything is changed or logged
             self._touched.add(id(row))
             self._undo.append(("row", model, row, dict(row)))
 
@@ -380,6 +420,8 @@ class Store:
 
     def _putting(self, model: str, table: StoredTable, rec_id: int, row: StoredRow) -> None:
         previous = dict.get(table, rec_id)
+        if previous is not None and self._undo is not None:
+            self._check_snapshot(model, previous)  # replacing a row is writing it
         if previous is not None:
             self._index_put(model, previous, rec_id, add=False)
         if self._undo is not None:
@@ -389,6 +431,8 @@ class Store:
         self._index_put(model, row, rec_id, add=True)
 
     def _removing(self, model: str, table: StoredTable, rec_id: int) -> StoredRow:
+        if self._undo is not None:
+            self._check_snapshot(model, dict.__getitem__(table, rec_id))  # DELETE conflicts too
         row: StoredRow = dict.pop(table, rec_id)  # type: ignore[assignment]
         self._index_put(model, row, rec_id, add=False)
         if self._undo is not None:
