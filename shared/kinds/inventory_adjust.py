@@ -73,9 +73,20 @@ def _find_moves(odoo: OdooCall, ref: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _moved_products(moves: list[dict[str, Any]]) -> set[int]:
+    # Odoo (16+) leaves a done move of quantity 0 for a count equal to the stock.
+    return {_many2one_id(m["product_id"]) for m in moves if float(m.get("product_uom_qty") or 0) > QUANTITY_TOLERANCE}
+
+
 def find_effect(odoo: OdooCall, ref: str, payload: dict[str, Any]) -> dict[str, Any] | None:
     moves = _find_moves(odoo, ref)
-    return {"move_ids": [m["id"] for m in moves], "changed": True} if moves else None
+    if not moves:
+        return None
+    count = InventoryAdjust.model_validate(payload)
+    moved = _moved_products(moves)
+    products = resolve_products(odoo, (line.product for line in count.lines)) if moved else {}
+    unchanged = sorted(line.product for line in count.lines if products.get(line.product) not in moved)
+    return {"move_ids": [m["id"] for m in moves], "changed": bool(moved), "unchanged_products": unchanged}
 
 
 def _resolve_location(odoo: OdooCall, name: str) -> int:
@@ -137,8 +148,7 @@ def _prove(
     """This task's own effect, read back from Odoo: moves under its reference, and every
     counted quant holding its counted quantity."""
     moves = _find_moves(odoo, ref)
-    # Odoo (16+) leaves a done move of quantity 0 for a count equal to the stock.
-    moved = {_many2one_id(m["product_id"]) for m in moves if float(m.get("product_uom_qty") or 0) > QUANTITY_TOLERANCE}
+    moved = _moved_products(moves)
     rows = odoo.execute_kw(
         "stock.quant", "search_read", [[["id", "in", quant_ids]]], {"fields": ["id", "product_id", "quantity"]}
     )

@@ -1,6 +1,13 @@
 """Simulated field devices: the project's own Python client, each with its outbox file,
 submitting over WebSocket or polling over HTTP, restarted from their outbox mid-run,
-and a replayer that submits again what was already accepted (same key, same body)."""
+and a replayer that submits again what was already accepted (same key, same body).
+
+What they submit (:class:`Workload`): sale orders, and a share of inventory counts at
+WH/Stock of a few hot products, so that several devices count the same products at the
+same time (the tasks on one quant must take effect one at a time, in acceptance order).
+Counted quantities are random, and sometimes repeat the latest count of that product, so
+counts equal to the stock (no-ops in Odoo) happen too; a count has one line, sometimes
+two or three (a task holding several records)."""
 
 from __future__ import annotations
 
@@ -8,26 +15,53 @@ import asyncio
 import random
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from client import GatewayClient, GatewayClientError, TaskHandle
-from tests.chaos.checker import Observations
+from tests.chaos.checker import INVENTORY_KIND, SALE_KIND, Observations
 from tests.support.stack import TOKENS
 
-__all__ = ["FieldDevice", "Replayer"]
+__all__ = ["FieldDevice", "Replayer", "Workload"]
 
 TOKEN = TOKENS["demo"]
-KIND = "sale.order.create"
+COUNT_LOCATION = "WH/Stock"
 
 
-def payload_for(rng: random.Random) -> dict[str, Any]:
-    return {
-        "customer": "Demo Customer",
-        "lines": [{"product": f"DEMO-{rng.randint(1, 20):03d}", "quantity": rng.randint(1, 50)}],
-    }
+@dataclass
+class Workload:
+    """The mix of submissions, shared by every device of a run (``recent`` is the latest
+    count of each hot product submitted by any device)."""
+
+    inventory_share: float = 0.4  # share of submissions that are inventory counts
+    hot_products: int = 5  # DEMO-001 .. DEMO-00n: the products every device counts
+    repeat_share: float = 0.25  # share of counted lines that repeat the product's latest count
+    max_quantity: int = 200
+    recent: dict[str, int] = field(default_factory=dict)
+
+    def next(self, rng: random.Random) -> tuple[str, dict[str, Any]]:
+        if rng.random() < self.inventory_share:
+            return INVENTORY_KIND, self.count(rng)
+        return SALE_KIND, {
+            "customer": "Demo Customer",
+            "lines": [{"product": f"DEMO-{rng.randint(1, 20):03d}", "quantity": rng.randint(1, 50)}],
+        }
+
+    def count(self, rng: random.Random) -> dict[str, Any]:
+        hot = [f"DEMO-{n:03d}" for n in range(1, self.hot_products + 1)]
+        size = min(len(hot), rng.choices((1, 2, 3), weights=(70, 20, 10))[0])
+        lines = []
+        for product in rng.sample(hot, size):
+            if product in self.recent and rng.random() < self.repeat_share:
+                quantity = self.recent[product]
+            else:
+                quantity = rng.randint(0, self.max_quantity)
+            self.recent[product] = quantity
+            lines.append({"product": product, "quantity": quantity})
+        return {"location": COUNT_LOCATION, "lines": lines}
 
 
 class FieldDevice:
@@ -40,6 +74,7 @@ class FieldDevice:
         http_only: bool,
         obs: Observations,
         finals: list[float],
+        workload: Workload,
     ) -> None:
         self.index = index
         self.base_url = base_url
@@ -47,7 +82,8 @@ class FieldDevice:
         self.http_only = http_only
         self.obs = obs
         self.finals = finals  # completion times, for recovery figures
-        self.payloads: dict[str, dict[str, Any]] = {}
+        self.workload = workload
+        self.sent: dict[str, tuple[str, dict[str, Any]]] = {}  # key -> (kind, payload)
         self.client = self._new_client()
         self.restarts = 0
         self._followers: set[asyncio.Task[None]] = set()
@@ -93,9 +129,10 @@ class FieldDevice:
                 await self.restart()
             await self._sleep_until(started + at)
             key = str(uuid.uuid4())
-            payload = payload_for(rng)
-            self.payloads[key] = payload
-            handle = await self.client.submit(KIND, payload, idempotency_key=key)
+            kind, payload = self.workload.next(rng)
+            self.sent[key] = (kind, payload)
+            self.obs.sent[key] = (kind, payload)
+            handle = await self.client.submit(kind, payload, idempotency_key=key)
             self.obs.submitted.add(key)
             self._follow(handle)
 
@@ -140,15 +177,16 @@ class Replayer:
             while not stop.is_set():
                 await asyncio.sleep(0.2)
                 device = rng.choice(self.devices)
-                accepted = [k for k in device.payloads if k in self.obs.acknowledged]
+                accepted = [k for k in device.sent if k in self.obs.acknowledged]
                 if not accepted:
                     continue
                 key = rng.choice(accepted)
+                kind, payload = device.sent[key]
                 try:
                     response = await http.post(
                         f"{rng.choice(self.gateways)}/v1/tasks",
                         headers={"Authorization": f"Bearer {TOKEN}", "Idempotency-Key": key},
-                        json={"kind": KIND, "payload": device.payloads[key]},
+                        json={"kind": kind, "payload": payload},
                     )
                 except httpx.HTTPError:
                     continue  # the link or the gateway is down: not a verdict

@@ -19,6 +19,8 @@ class Profile:
     client_restarts: int  # restarts per client (from its outbox file)
     drain_seconds: float  # after healing, how long every task may take to end
     worker_threads: int = 8
+    inventory_share: float = 0.4  # share of submissions that are inventory counts (the rest: sale orders)
+    hot_products: int = 5  # counts go to DEMO-001 .. DEMO-00n at WH/Stock, so devices count the same ones
 
 
 PROFILES = {

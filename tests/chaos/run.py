@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.chaos.checker import COUNTERS, Observations, check
-from tests.chaos.fleet import FieldDevice, Replayer
+from tests.chaos.fleet import FieldDevice, Replayer, Workload
 from tests.chaos.nemesis import Fault, Nemesis
 from tests.chaos.profiles import Profile
 from tests.chaos.system import ChaosSystem
@@ -53,6 +53,10 @@ async def run_profile(profile: Profile, work_dir: Path, seed: int = 1) -> dict[s
     devices: list[FieldDevice] = []
     await asyncio.to_thread(system.start)
     try:
+        # Odoo's stock before the run: the replay of the counts' moves starts from it.
+        moves_before, obs.initial_stock = await asyncio.to_thread(system.odoo_inventory)
+        known_moves = {move.id for move in moves_before}
+        workload = Workload(inventory_share=profile.inventory_share, hot_products=profile.hot_products)
         outboxes = work_dir / "outboxes"
         # Fresh devices: an outbox left by an earlier run would follow that run's tasks.
         shutil.rmtree(outboxes, ignore_errors=True)
@@ -68,6 +72,7 @@ async def run_profile(profile: Profile, work_dir: Path, seed: int = 1) -> dict[s
                     http_only=http_only,
                     obs=obs,
                     finals=finals,
+                    workload=workload,
                 )
             )
         nemesis = Nemesis(system, rng, profile.worker_kill_every)
@@ -102,6 +107,8 @@ async def run_profile(profile: Profile, work_dir: Path, seed: int = 1) -> dict[s
         await asyncio.sleep(2.0)
         obs.store = await asyncio.to_thread(system.store)
         obs.odoo_orders = await asyncio.to_thread(system.odoo_orders)
+        moves, obs.final_stock = await asyncio.to_thread(system.odoo_inventory)
+        obs.inventory_moves = [move for move in moves if move.id not in known_moves]
         verdict = check(obs)
         ended = max(finals) if finals else drained
         return {
@@ -123,6 +130,7 @@ async def run_profile(profile: Profile, work_dir: Path, seed: int = 1) -> dict[s
             "acknowledged": verdict.acknowledged,
             "succeeded": verdict.succeeded,
             "failed": verdict.failed,
+            "inventory": verdict.inventory,
             "counters": verdict.counts,
             "examples": verdict.examples,
             "ok": verdict.ok,
@@ -141,6 +149,8 @@ def format_report(figures: dict[str, Any]) -> str:
         f"acknowledged {figures['acknowledged']}, succeeded {figures['succeeded']}, failed {figures['failed']}; "
         f"{figures['throughput_tasks_per_s']} tasks/s over {figures['seconds_total']} s "
         f"(drain after heal {figures['seconds_to_drain_after_heal']} s)",
+        f"inventory counts {figures['inventory']['tasks']}: {figures['inventory']['moves']} moves in Odoo, "
+        f"{figures['inventory']['noop_lines']} lines equal to the stock (no move)",
         "",
         f"{'check':<32}{'count':>7}",
     ]

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from tests.chaos.checker import InventoryMove, StockKey, StoredTask
 from tests.support.processes import Proc, child_pids, free_port, start_gateway
 from tests.support.proxy import FaultProxy
 from tests.support.services import amqp_url, create_pg_database, create_vhost, delete_vhost, drop_pg_database
@@ -227,19 +228,78 @@ class ChaosSystem:
 
     # -- what is where, at the end ----------------------------------------------------------
 
+    def _records(self, model: str) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.standin_url}/_standin/records/{model}", timeout=120)
+        response.raise_for_status()
+        rows: list[dict[str, Any]] = response.json()
+        return rows
+
     def odoo_orders(self) -> dict[str, list[int]]:
-        rows = httpx.get(f"{self.standin_url}/_standin/records/sale.order", timeout=120).json()
         orders: dict[str, list[int]] = {}
-        for row in rows:
+        for row in self._records("sale.order"):
             ref = row.get("client_order_ref") or ""
             if ref.startswith("GW-"):
                 orders.setdefault(ref[3:], []).append(row["id"])
         return orders
 
-    def store(self) -> dict[str, tuple[str, dict[str, Any] | None]]:
+    def odoo_inventory(self) -> tuple[list[InventoryMove], dict[StockKey, float]]:
+        """Odoo's side of the counts, read from the stand-in's records: every done inventory
+        move (named as Odoo named it, signed into or out of the counted location), and the
+        stock of every (internal location, product) from its quants."""
+        locations = {row["id"]: row for row in self._records("stock.location")}
+        codes = {
+            row["id"]: row.get("default_code") or f"product {row['id']}" for row in self._records("product.product")
+        }
+        counted = {loc_id for loc_id, row in locations.items() if row.get("usage") in ("internal", "transit")}
+        stock: dict[StockKey, float] = {}
+        for quant in self._records("stock.quant"):
+            location = _many2one(quant["location_id"])
+            if location in counted:
+                key = (locations[location]["complete_name"], codes[_many2one(quant["product_id"])])
+                stock[key] = stock.get(key, 0.0) + float(quant.get("quantity") or 0.0)
+        moves: list[InventoryMove] = []
+        for row in self._records("stock.move"):
+            if not row.get("is_inventory") or row.get("state") != "done":
+                continue
+            # The done quantity: ``quantity`` on Odoo 17+, ``quantity_done`` before.
+            done = row.get("quantity", row.get("quantity_done"))
+            quantity = float(done if done is not None else row.get("product_uom_qty") or 0.0)
+            source, dest = _many2one(row["location_id"]), _many2one(row["location_dest_id"])
+            if dest in counted:  # from the inventory-loss location: the count was above the stock
+                location, signed = dest, quantity
+            elif source in counted:  # also the empty move of a count equal to the stock
+                location, signed = source, -quantity if quantity else 0.0
+            else:
+                continue
+            moves.append(
+                InventoryMove(
+                    id=int(row["id"]),
+                    name=str(row.get("name") or ""),
+                    location=str(locations[location]["complete_name"]),
+                    product=codes[_many2one(row["product_id"])],
+                    quantity=signed,
+                )
+            )
+        return moves, stock
+
+    def store(self) -> dict[str, StoredTask]:
         with psycopg.connect(self.database_url) as conn:
-            rows = conn.execute("SELECT id, status, result FROM tasks").fetchall()
-        return {row[0]: (row[1], json.loads(row[2]) if row[2] else None) for row in rows}
+            rows = conn.execute("SELECT id, status, result, accept_order, kind, payload FROM tasks").fetchall()
+        return {
+            row[0]: StoredTask(
+                status=row[1],
+                result=json.loads(row[2]) if row[2] else None,
+                accept_order=int(row[3] or 0),
+                kind=row[4],
+                payload=json.loads(row[5]) if row[5] else None,
+            )
+            for row in rows
+        }
+
+
+def _many2one(value: Any) -> int:
+    """A many2one as the stand-in stores it (an id) or as Odoo reads it ([id, name])."""
+    return int(value[0] if isinstance(value, list | tuple) else value)
 
 
 def _wait_http(url: str, proc: Proc, timeout: float = 30) -> None:
@@ -260,6 +320,10 @@ def random_odoo_fault(rng: random.Random) -> dict[str, Any]:
     target = rng.choice(
         [("sale.order", "create")] * 4
         + [("sale.order", "search_read"), ("res.partner", "search"), ("product.product", "search_read")]
+        # The two writes of a count, the reads that find its effect and prove it.
+        + [("stock.quant", "create")] * 2
+        + [("stock.quant", "action_apply_inventory")] * 3
+        + [("stock.move", "search_read"), ("stock.quant", "search_read"), ("stock.location", "search_read")]
     )
     kind = rng.choice(["error", "http_502", "http_503", "reset", "delay_before", "delay_after", "commit_then_drop"])
     rule: dict[str, Any] = {"model": target[0], "method": target[1], "times": rng.randint(1, 3)}
