@@ -150,7 +150,7 @@ def format_report(figures: dict[str, Any]) -> str:
         f"{figures['throughput_tasks_per_s']} tasks/s over {figures['seconds_total']} s "
         f"(drain after heal {figures['seconds_to_drain_after_heal']} s)",
         f"inventory counts {figures['inventory']['tasks']}: {figures['inventory']['moves']} moves in Odoo, "
-        f"{figures['inventory']['noop_lines']} lines equal to the stock (no move)",
+        f"{figures['inventory']['noop_lines']} lines equal to the stock (a move of quantity 0, no stock change)",
         "",
         f"{'check':<32}{'count':>7}",
     ]

@@ -33,6 +33,6 @@ def test_short_chaos_profile_loses_and_duplicates_nothing() -> None:
     for fault in ("worker SIGKILL", "rabbitmq stop_app/start_app", "rabbitmq SIGKILL + restart", "gateway SIGKILL"):
         assert figures["faults"].get(fault, 0) >= 1, fault
     assert figures["client_restarts"] >= PROFILES["short"].clients
-    # Counts of the hot products really ran, some of them equal to the stock (no move).
+    # Counts of the hot products really ran, some of them equal to the stock (no stock change).
     assert figures["inventory"]["tasks"] > 0 and figures["inventory"]["moves"] > 0, figures["inventory"]
     assert figures["inventory"]["noop_lines"] > 0, figures["inventory"]
