@@ -19,6 +19,8 @@ __all__ = [
     "STORE_QUEUE_DEAD",
     "TASK_ACTOR",
     "TASK_QUEUE",
+    "TASK_READY_ACTOR",
+    "TASK_READY_QUEUE",
     "connection_name",
     "dramatiq_queue_arguments",
     "store_queue_arguments",
@@ -29,6 +31,12 @@ __all__ = [
 TASK_QUEUE = "odoo_tasks"
 #: The actor that applies one task to Odoo.
 TASK_ACTOR = "apply_task"
+#: Work already under way: retries, and tasks whose turn on an Odoo record has come. The
+#: workers serve it before new tasks, so a hand-over never waits behind the backlog of
+#: new submissions (a hot record would otherwise cross the whole queue at every step).
+TASK_READY_QUEUE = "odoo_tasks_ready"
+#: The same work as ``TASK_ACTOR``, on ``TASK_READY_QUEUE``, at a higher priority.
+TASK_READY_ACTOR = "apply_ready_task"
 #: Topic exchange the workers publish task events to, routing key ``task.<status>``.
 EVENTS_EXCHANGE = "odoo_tasks.events"
 #: Durable queue the gateways consume (competing) to store each event once.

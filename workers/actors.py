@@ -16,7 +16,7 @@ from dramatiq.middleware import CurrentMessage
 
 from shared.config import Settings
 from shared.logs import configure_logging
-from shared.names import TASK_ACTOR, TASK_QUEUE, connection_name
+from shared.names import TASK_ACTOR, TASK_QUEUE, TASK_READY_ACTOR, TASK_READY_QUEUE, connection_name
 from shared.store import open_store
 from workers.broker import build_broker
 from workers.events import EventPublisher
@@ -24,7 +24,7 @@ from workers.odoo_client import OdooRpcClient
 from workers.runner import RetryLater, TaskAbandoned, TaskAttempt, TaskRunner
 from workers.wakeup import WakeSweeper, send_waiters
 
-__all__ = ["apply_task", "broker"]
+__all__ = ["apply_ready_task", "apply_task", "broker"]
 
 settings = Settings.from_env()
 configure_logging(settings.log_level)
@@ -41,26 +41,14 @@ def _runner() -> TaskRunner:
         OdooRpcClient(settings),
         EventPublisher(broker),
         worker_id=connection_name("worker"),
-        wake=lambda waiters: send_waiters(apply_task, waiters),
+        wake=lambda waiters: send_waiters(apply_ready_task, waiters),
     )
 
 
 broker.add_middleware(WakeSweeper(lambda: _runner().sweep(), settings.wake_sweep_seconds))
 
 
-@dramatiq.actor(
-    actor_name=TASK_ACTOR,
-    queue_name=TASK_QUEUE,
-    # Our runner decides when to give up (TASK_MAX_ATTEMPTS); this is a safety net for
-    # failures outside it (e.g. RabbitMQ down while publishing an event).
-    max_retries=settings.max_attempts + 20,
-    min_backoff=1000,
-    max_backoff=int(settings.max_backoff * 1000),
-    throws=(TaskAbandoned,),
-    # Under RabbitMQ's consumer_timeout (30 min by default), see deploy/rabbitmq.conf.
-    time_limit=20 * 60 * 1000,
-)
-def apply_task(task_id: str, kind: str, payload: dict[str, Any]) -> None:
+def _apply(task_id: str, kind: str, payload: dict[str, Any]) -> None:
     message = CurrentMessage.get_current_message()
     retries = int(message.options.get("retries", 0)) if message is not None else 0
     attempt = TaskAttempt(
@@ -75,4 +63,35 @@ def apply_task(task_id: str, kind: str, payload: dict[str, Any]) -> None:
     try:
         _runner().run(attempt)
     except RetryLater as later:
-        raise dramatiq.Retry(delay=int(later.delay * 1000)) from None
+        # The retry goes to the ready queue, served before new tasks: a task that holds an
+        # Odoo record while it waits for its retry holds up every task queued behind it.
+        # If this send fails, the exception makes Dramatiq retry the message itself.
+        apply_ready_task.send_with_options(
+            args=(task_id, kind, payload), delay=int(later.delay * 1000), retries=retries + 1
+        )
+        log.info("task %s retry %d queued in %.1fs", task_id, attempt.attempt + 1, later.delay)
+
+
+_ACTOR_OPTIONS: dict[str, Any] = {
+    # Our runner decides when to give up (TASK_MAX_ATTEMPTS); this is a safety net for
+    # failures outside it (e.g. RabbitMQ down while publishing an event).
+    "max_retries": settings.max_attempts + 20,
+    "min_backoff": 1000,
+    "max_backoff": int(settings.max_backoff * 1000),
+    "throws": (TaskAbandoned,),
+    # Under RabbitMQ's consumer_timeout (30 min by default), see deploy/rabbitmq.conf.
+    "time_limit": 20 * 60 * 1000,
+}
+
+
+@dramatiq.actor(actor_name=TASK_ACTOR, queue_name=TASK_QUEUE, priority=10, **_ACTOR_OPTIONS)
+def apply_task(task_id: str, kind: str, payload: dict[str, Any]) -> None:
+    """A new task, as the gateway published it."""
+    _apply(task_id, kind, payload)
+
+
+# Lower is served first: of the messages a worker holds, retries and woken tasks go first.
+@dramatiq.actor(actor_name=TASK_READY_ACTOR, queue_name=TASK_READY_QUEUE, priority=0, **_ACTOR_OPTIONS)
+def apply_ready_task(task_id: str, kind: str, payload: dict[str, Any]) -> None:
+    """A retry, or a task whose turn on its Odoo records has come."""
+    _apply(task_id, kind, payload)
