@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -24,7 +23,7 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.kinds import field_errors
-from shared.protocol import IDEMPOTENCY_KEY_PATTERN, SubmitBody, event_fields
+from shared.protocol import IDEMPOTENCY_KEY_PATTERN, SubmitBody, decode_json, event_fields
 
 __all__ = ["error_response", "get_task", "healthz", "list_events", "openapi", "readyz", "submit_task"]
 
@@ -60,10 +59,7 @@ async def _json_body(request: Request, limit: int) -> Any:
         body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
-    try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise InvalidRequest("The body is not valid JSON.") from None
+    return decode_json(body, "body")
 
 
 async def submit_task(request: Request) -> Response:
@@ -110,7 +106,8 @@ async def list_events(request: Request) -> Response:
     state = gateway_state(request.app)
     task = await _owned_task(request, state)
     after_raw = request.query_params.get("after", "0")
-    if not after_raw.isdigit() or len(after_raw) > 9:
+    # ASCII digits only: str.isdigit() also accepts '²' or '①', which int() refuses.
+    if not (after_raw.isascii() and after_raw.isdigit()) or len(after_raw) > 9:
         raise InvalidRequest("'after' must be a non-negative integer (a seq).")
     after = int(after_raw)
     events = await state.store.events_after(task.id, after)

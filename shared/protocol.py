@@ -19,6 +19,7 @@ from shared.kinds import field_errors
 
 __all__ = [
     "IDEMPOTENCY_KEY_PATTERN",
+    "MAX_INTEGER_DIGITS",
     "MAX_RESUME_TASKS",
     "AuthFrame",
     "ClientFrame",
@@ -27,6 +28,7 @@ __all__ = [
     "SubmitBody",
     "SubmitFrame",
     "accepted_frame",
+    "decode_json",
     "error_frame",
     "event_fields",
     "event_frame",
@@ -91,11 +93,32 @@ def frame_ref(raw: Any) -> str | int | None:
     return None
 
 
-def parse_client_frame(text: str) -> ClientFrame:
+#: Longest integer accepted in any JSON input (HTTP bodies and WebSocket frames). Nothing
+#: in the protocol needs more; Python refuses to convert over 4,300 digits anyway, and a
+#: long one costs quadratic time to parse.
+MAX_INTEGER_DIGITS = 64
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise ValueError(f"a number has more than {MAX_INTEGER_DIGITS} digits")
+    return int(text)
+
+
+def decode_json(data: str | bytes, what: str) -> Any:
+    """Parse client JSON; anything unparseable (bad syntax or encoding, nesting too deep,
+    an integer over ``MAX_INTEGER_DIGITS`` digits) is an ``InvalidRequest`` naming ``what``."""
     try:
-        raw = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        raise InvalidRequest("The frame is not valid JSON.") from None
+        return json.loads(data, parse_int=_bounded_int)
+    except RecursionError:
+        raise InvalidRequest(f"The {what} is not valid JSON: it is nested too deeply.") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors too
+        reason = str(exc) if "digits" in str(exc) else "it does not parse"
+        raise InvalidRequest(f"The {what} is not valid JSON: {reason}.") from None
+
+
+def parse_client_frame(text: str) -> ClientFrame:
+    raw = decode_json(text, "frame")
     ref = frame_ref(raw)
     if not isinstance(raw, dict):
         raise _with_ref(InvalidRequest("A frame must be a JSON object with a 'type'."), ref)

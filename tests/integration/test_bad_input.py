@@ -190,3 +190,42 @@ async def test_broker_down_is_503_never_202(stack: Stack, tmp_path: Path) -> Non
     final = await asyncio.to_thread(stack.wait_final, retry.json()["task_id"])
     assert final["status"] == "succeeded"
     assert len(orders_for(stack, final["task_id"])) == 1
+
+
+HUGE_INTEGER = "9" * 5000  # Python refuses int() of over 4,300 digits: once a 500 here
+
+
+async def test_huge_integers_and_unicode_digits_get_4xx_not_500(stack: Stack) -> None:
+    body = '{"kind": "inventory.adjust", "payload": {"location": "WH/Stock", "lines": [{"product": "DEMO-001", '
+    body += f'"quantity": {HUGE_INTEGER}' + "}]}}"
+    async with httpx.AsyncClient(base_url=stack.base, timeout=30) as http:
+        response = await http.post(
+            "/v1/tasks",
+            headers={**stack.headers(key=str(uuid.uuid4())), "Content-Type": "application/json"},
+            content=body,
+        )
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert error["code"] == "invalid_request" and "more than 64 digits" in error["message"]
+        submitted = await http.post(
+            "/v1/tasks",
+            headers=stack.headers(key=str(uuid.uuid4())),
+            json={"kind": "sale.order.create", "payload": SALE},
+        )
+        task_id = submitted.json()["task_id"]
+        for after in ("²", "①", "٣", "-1", "1" * 10):
+            bad = await http.get(f"/v1/tasks/{task_id}/events", params={"after": after}, headers=stack.headers())
+            assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_request", (after, bad.text)
+
+
+async def test_huge_integer_in_a_frame_gets_an_error_frame_or_4001_before_auth(stack: Stack) -> None:
+    async with await ws_connect(stack.ws) as ws:
+        await ws.send('{"type": "ping", "ref": ' + HUGE_INTEGER + "}")
+        frame = await recv_json(ws)
+        assert frame["type"] == "error" and frame["code"] == "invalid_request"
+        await ws.send(json.dumps({"type": "ping", "ref": "still-here"}))
+        assert await recv_json(ws) == {"type": "pong", "ref": "still-here"}
+    async with websockets.connect(stack.ws) as ws:  # no bearer header: the first frame must be auth
+        await ws.send('{"type": "auth", "ref": ' + HUGE_INTEGER + ', "token": "x"}')
+        code, _ = await closed_with(ws)
+        assert code == CloseCode.AUTH_FAILED
