@@ -117,7 +117,18 @@ class BrokerUnavailable(Unavailable):
 
 
 class StoreUnavailable(Unavailable):
+    """``cause`` (the driver's words) is for logs only: ``str(exc)`` includes it, the
+    answer a client gets (``message``) never does."""
+
     code = "store_unavailable"
+    CLIENT_MESSAGE = "The task store is not reachable right now. Retry shortly (a submission with the same key)."
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(self.CLIENT_MESSAGE)
+        self.cause = cause
+
+    def __str__(self) -> str:
+        return f"{self.CLIENT_MESSAGE} Cause: {self.cause}"
 
 
 class TaskError(GatewayError):

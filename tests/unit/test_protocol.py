@@ -47,3 +47,13 @@ def test_resume_is_bounded() -> None:
     tasks = {str(i): 0 for i in range(1001)}
     with pytest.raises(ValidationFailed):
         parse_client_frame(json.dumps({"type": "resume", "tasks": tasks}))
+
+
+def test_a_store_failure_answer_never_carries_the_drivers_words() -> None:
+    from shared.errors import StoreUnavailable
+    from shared.protocol import error_frame
+
+    err = StoreUnavailable("terminating connection due to administrator command")
+    answers = json.dumps([err.as_dict(), error_frame("r1", err)])
+    assert "administrator" not in answers and "store_unavailable" in answers
+    assert "administrator" in str(err)  # the logs keep it
