@@ -57,3 +57,16 @@ def test_a_store_failure_answer_never_carries_the_drivers_words() -> None:
     answers = json.dumps([err.as_dict(), error_frame("r1", err)])
     assert "administrator" not in answers and "store_unavailable" in answers
     assert "administrator" in str(err)  # the logs keep it
+
+
+def test_credentials_in_a_query_string_never_reach_the_log() -> None:
+    import logging
+
+    from shared.logs import RedactSecrets
+
+    record = logging.LogRecord(
+        "uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" [accepted]',
+        ("127.0.0.1:5", "/v1/ws?token=tok-secret&x=1"), None,
+    )  # fmt: skip
+    assert RedactSecrets().filter(record)
+    assert record.getMessage() == '127.0.0.1:5 - "WebSocket /v1/ws?token=[redacted]&x=1" [accepted]'
