@@ -10,6 +10,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -20,6 +21,7 @@ from gateway.auth import Authenticator, OriginPolicy
 from gateway.fanout import Fanout
 from gateway.publisher import TaskPublisher
 from gateway.relay import EventRelay
+from gateway.security_headers import SecurityHeaders
 from gateway.state import GatewayState
 from gateway.submissions import Submissions
 from gateway.ws import websocket_endpoint
@@ -115,6 +117,7 @@ def create_app(settings: Settings) -> Starlette:
     ]
     return Starlette(
         routes=routes,
+        middleware=[Middleware(SecurityHeaders)],
         lifespan=lifespan,
         exception_handlers={GatewayError: gateway_error, HTTPException: http_error},
     )

@@ -229,3 +229,14 @@ async def test_huge_integer_in_a_frame_gets_an_error_frame_or_4001_before_auth(s
         await ws.send('{"type": "auth", "ref": ' + HUGE_INTEGER + ', "token": "x"}')
         code, _ = await closed_with(ws)
         assert code == CloseCode.AUTH_FAILED
+
+
+async def test_every_http_answer_carries_the_security_headers(stack: Stack) -> None:
+    from gateway.security_headers import SECURITY_HEADERS
+
+    async with httpx.AsyncClient(base_url=stack.base, timeout=30) as http:
+        answers = [await http.get(path) for path in ("/", "/static/app.js", "/healthz", "/v1/tasks/nope")]
+    for answer in answers:
+        for name, value in SECURITY_HEADERS.items():
+            assert answer.headers.get(name) == value, (answer.url, name)
+    assert "frame-ancestors 'none'" in answers[0].headers["content-security-policy"]
