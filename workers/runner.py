@@ -130,7 +130,7 @@ class TaskRunner:
                 return
             # Failures to publish an event propagate as they are (not classified as Odoo
             # failures): Dramatiq retries the message, and the event numbers repeat.
-            self._emit(task, TaskStatus.RUNNING)
+            self._emit(self._event(task, TaskStatus.RUNNING))
             try:
                 kind = KINDS.get(task.kind)
                 if kind is None:
@@ -183,7 +183,7 @@ class TaskRunner:
         log.info("task %s already %s; not run again", record.id, record.status)
         final = self.store.events_after(record.id, record.seq - 1, limit=1)
         if final and final[0].seq == record.seq:
-            self.publish(final[0])
+            self._emit(final[0])
 
     def _take_turn(self, task: TaskAttempt) -> bool:
         """True if the task may start now; else it is parked and ``waiting`` published."""
@@ -196,7 +196,7 @@ class TaskRunner:
             "it starts as soon as that one ends."
         )
         reason = ErrorInfo(code="queued", message=message, blocked_by=turn.blocked_by)
-        self._emit(task, TaskStatus.WAITING, error=reason)
+        self._emit(self._event(task, TaskStatus.WAITING, error=reason))
         return False
 
     def _finish(
@@ -219,7 +219,7 @@ class TaskRunner:
                     self.wake(waiters)
             except Exception as exc:  # the sweeper wakes them instead
                 log.warning("task %s could not wake the tasks queued behind it (%r)", task.task_id, exc)
-        self._send(event)
+        self._emit(event)
 
     def sweep(self) -> int:
         """Wake parked tasks whose turn has come but whose waker died; the number woken."""
@@ -245,7 +245,7 @@ class TaskRunner:
             # be running has finished: wait for the lease to lapse.
             delay = max(delay, self.settings.effective_lease_seconds + 1.0)
         error = ErrorInfo(code=failure.code, message=failure.message, retry_in_seconds=round(delay, 3))
-        self._emit(task, TaskStatus.RETRYING, error=error)
+        self._emit(self._event(task, TaskStatus.RETRYING, error=error))
         raise RetryLater(delay)
 
     def _acquire_lease(self, task_id: str, owner: str) -> None:
@@ -268,17 +268,7 @@ class TaskRunner:
         seq = event_seq(task.attempt, status)
         return TaskEvent(task_id=task.task_id, seq=seq, status=status, attempt=task.attempt, result=result, error=error)
 
-    def _emit(
-        self,
-        task: TaskAttempt,
-        status: TaskStatus,
-        *,
-        result: dict[str, Any] | None = None,
-        error: ErrorInfo | None = None,
-    ) -> None:
-        self._send(self._event(task, status, result=result, error=error))
-
-    def _send(self, event: TaskEvent) -> None:
+    def _emit(self, event: TaskEvent) -> None:
         self.publish(event)
         log.info(
             "task %s %s seq=%d attempt=%d%s",

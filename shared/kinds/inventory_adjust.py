@@ -160,7 +160,11 @@ def _prove(
         or abs(stock[products[line.product]] - line.quantity) > QUANTITY_TOLERANCE
     }
     if wrong:
-        detail = ", ".join(f"{code}: counted {q}, stock {wrong[code]}" for code, q in _counted(count) if code in wrong)
+        detail = ", ".join(
+            f"{line.product}: counted {line.quantity}, stock {wrong[line.product]}"
+            for line in count.lines
+            if line.product in wrong
+        )
         if not moves:
             # Nothing happened under our name: setting the count again is safe.
             raise RetryableTaskError(
@@ -182,10 +186,6 @@ def _prove(
         "changed": bool(moved),
         "unchanged_products": unchanged,
     }
-
-
-def _counted(count: InventoryAdjust) -> list[tuple[str, float]]:
-    return [(line.product, line.quantity) for line in count.lines]
 
 
 INVENTORY_ADJUST = TaskKind("inventory.adjust", InventoryAdjust, find_effect, apply, resource_keys)

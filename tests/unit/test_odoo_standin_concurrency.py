@@ -5,11 +5,8 @@ failure and Odoo's retries, and the interleaving of two counts that the workers 
 from __future__ import annotations
 
 import functools
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
@@ -19,6 +16,7 @@ import pytest
 from tests.odoo_standin import ConcurrencySettings, FaultRule, OdooStandin
 from tests.odoo_standin.concurrency import SERIALIZATION_FAILURE, SERIALIZATION_MESSAGE, backoff
 from tests.odoo_standin.store import StoredRow, WriteConflict
+from tests.unit.test_odoo_standin import control
 
 INV_CTX = {"inventory_mode": True}
 WH_STOCK, INVENTORY_LOSS = 8, 14  # stock.location ids in the demo data
@@ -39,20 +37,6 @@ def client(s: OdooStandin) -> Any:
     odoo = odoorpc.ODOO("127.0.0.1", port=s.port, version=s.version, timeout=10)
     odoo.login("odoo", "admin", "admin")
     return odoo
-
-
-def control(s: OdooStandin, verb: str, path: str, data: Any = None) -> tuple[int, Any]:
-    req = urllib.request.Request(
-        s.url + path,
-        method=verb,
-        data=None if data is None else json.dumps(data).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def count(odoo: Any, quantity: float, name: str, product: int = PRODUCT) -> int:
