@@ -27,7 +27,9 @@ __all__ = [
 
 # Error codes after which the very same submission (same idempotency key) must be sent again
 # later: the gateway could not record or publish it, so it is neither accepted nor rejected.
-RETRYABLE_CODES = frozenset({"unavailable", "broker_unavailable", "store_unavailable", "internal_error"})
+RETRYABLE_CODES = frozenset(
+    {"unavailable", "broker_unavailable", "store_unavailable", "internal_error", "quota_exceeded", "rate_limited"}
+)
 
 
 def is_retryable(code: str, retry_after: object = None) -> bool:

@@ -8,6 +8,7 @@ restarted (as a process supervisor would in production); Ctrl-C stops everything
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -32,6 +33,9 @@ def _environment() -> dict[str, str]:
     env = dict(os.environ)
     # The development credential exists only here, never in the code.
     env.setdefault("GATEWAY_TOKENS", "dev-token=demo")
+    env.setdefault("GATEWAY_DEMO_TOKEN", "dev-token")  # pre-filled on the page at /, only here
+    # A fresh key per run: the gateway and the worker it starts share it, nobody else.
+    env.setdefault("EVENT_SIGNING_KEY", secrets.token_urlsafe(32))
     env.setdefault("GATEWAY_ALLOWED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000")
     env.setdefault("DATABASE_URL", "sqlite:///var/gateway.sqlite3")
     env.setdefault("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
+from gateway.transport import AbortableWebSocketProtocol, guarded_http_protocol
 from shared.config import Settings
 from shared.logs import configure_logging
 
@@ -18,12 +19,16 @@ def main() -> None:
         factory=True,
         host=settings.host,
         port=settings.port,
-        # websockets-sansio answers protocol violations with the RFC close codes.
-        ws="websockets-sansio",
+        # httptools plus a bounded request head (size and time), see gateway/transport.py.
+        http=guarded_http_protocol(settings.max_header_bytes, settings.header_timeout),
+        # websockets-sansio answers protocol violations with the RFC close codes; ours can
+        # also drop a connection whose peer stopped reading.
+        ws=AbortableWebSocketProtocol,
         ws_max_size=settings.ws_max_frame_bytes,
         ws_per_message_deflate=False,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
+        timeout_keep_alive=settings.keepalive_timeout,
         timeout_graceful_shutdown=10,
         log_config=None,
         access_log=False,

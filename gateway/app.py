@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,14 +13,15 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from gateway import http_api
 from gateway.auth import Authenticator, OriginPolicy
-from gateway.fanout import Fanout
+from gateway.last_resort import LastResort
 from gateway.publisher import TaskPublisher
+from gateway.registry import Quotas, SessionRegistry
 from gateway.relay import EventRelay
 from gateway.security_headers import SecurityHeaders
 from gateway.state import GatewayState
@@ -54,21 +56,35 @@ async def _purge_loop(state: GatewayState) -> None:
         await asyncio.sleep(_PURGE_EVERY)
 
 
+def demo_page(token: str) -> str:
+    """The page at ``/``. It comes pre-filled with a token only where one is configured
+    (``make run`` sets ``GATEWAY_DEMO_TOKEN=dev-token``); everywhere else it asks for one."""
+    page = (STATIC / "index.html").read_text()
+    meta = f'<meta name="gateway-demo-token" content="{html.escape(token, quote=True)}">' if token else ""
+    return page.replace("<!-- demo-token -->", meta)
+
+
 def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = AsyncTaskStore(await asyncio.to_thread(open_store, settings.database_url))
         publisher = TaskPublisher(settings)
-        fanout = Fanout(store)
+        registry = SessionRegistry(
+            Quotas(
+                sockets_per_tenant=settings.max_sockets_per_tenant,
+                watches_per_socket=settings.max_watches_per_socket,
+                watches_per_tenant=settings.max_watches_per_tenant,
+            )
+        )
         state = GatewayState(
             settings=settings,
             store=store,
             publisher=publisher,
-            relay=EventRelay(settings, store, fanout.deliver, fanout.resync),
+            relay=EventRelay(settings, store, registry),
             submissions=Submissions(settings, store, publisher),
-            auth=Authenticator(settings.tokens),
+            auth=Authenticator(settings.tokens, settings.auth_failures_per_minute),
             origins=OriginPolicy(settings.allowed_origins),
-            fanout=fanout,
+            registry=registry,
         )
         app.state.gateway = state
         publisher.start()
@@ -80,8 +96,7 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
-            for session in list(state.sessions.values()):
-                session.close(CloseCode.GOING_AWAY, "gateway shutting down; reconnect")
+            registry.close_all(CloseCode.GOING_AWAY, "gateway shutting down; reconnect")
             purge.cancel()
             await state.relay.stop()
             await publisher.stop()
@@ -101,8 +116,10 @@ def create_app(settings: Settings) -> Starlette:
             headers=exc.headers,
         )
 
+    page = demo_page(settings.demo_token.get_secret_value())
+
     async def index(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html")
+        return HTMLResponse(page)
 
     routes = [
         Route("/v1/tasks", http_api.submit_task, methods=["POST"]),
@@ -117,7 +134,7 @@ def create_app(settings: Settings) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(LastResort), Middleware(SecurityHeaders)],
         lifespan=lifespan,
         exception_handlers={GatewayError: gateway_error, HTTPException: http_error},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -19,6 +20,8 @@ from shared.errors import (
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
+    QuotaExceeded,
+    RequestTimeout,
     Unavailable,
     ValidationFailed,
 )
@@ -32,7 +35,7 @@ _KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 def error_response(err: GatewayError) -> JSONResponse:
     headers = {}
-    if isinstance(err, Unavailable):
+    if isinstance(err, Unavailable | QuotaExceeded):
         headers["Retry-After"] = str(err.retry_after_seconds)
     if isinstance(err, AuthenticationFailed):
         headers["WWW-Authenticate"] = 'Bearer realm="odoo-gateway"'
@@ -40,26 +43,28 @@ def error_response(err: GatewayError) -> JSONResponse:
 
 
 def _principal(request: Request, state: GatewayState) -> str:
-    principal = state.auth.principal(_bearer(request))
-    if principal is None:
-        raise AuthenticationFailed("A valid 'Authorization: Bearer <token>' header is required.")
-    return principal
+    host = request.client.host if request.client else "?"
+    return state.auth.authenticate(_bearer(request), host)
 
 
 def _bearer(request: Request) -> str | None:
     return bearer_token(request.headers.get("authorization"))
 
 
-async def _json_body(request: Request, limit: int) -> Any:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+async def _json_body(request: Request, limit: int, timeout: float) -> Any:
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and len(declared) < 20 and int(declared) > limit:
         raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
-    return decode_json(body, "body")
+    body = bytearray()
+    try:
+        async with asyncio.timeout(timeout or None):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    except TimeoutError:
+        raise RequestTimeout(f"The body did not arrive within {timeout:g} s.") from None
+    return decode_json(bytes(body), "body")
 
 
 async def submit_task(request: Request) -> Response:
@@ -72,7 +77,7 @@ async def submit_task(request: Request) -> Response:
         raise InvalidRequest("The 'Idempotency-Key' header is required (a UUID per submission).")
     if not _KEY.fullmatch(key):
         raise InvalidRequest("The 'Idempotency-Key' must be 1-255 printable ASCII characters without spaces or quotes.")
-    raw = await _json_body(request, state.settings.max_body_bytes)
+    raw = await _json_body(request, state.settings.max_body_bytes, state.settings.body_timeout)
     try:
         body = SubmitBody.model_validate(raw)
     except ValidationError as exc:

@@ -36,13 +36,19 @@ class Hub:
     def add(self, conn_id: str) -> None:
         self._watches.setdefault(conn_id, {})
 
-    def remove(self, conn_id: str) -> None:
-        for task_id in self._watches.pop(conn_id, {}):
+    def remove(self, conn_id: str) -> int:
+        """Forget a connection; how many watches it had."""
+        watches = self._watches.pop(conn_id, {})
+        for task_id in watches:
             watchers = self._watchers.get(task_id)
             if watchers is not None:
                 watchers.discard(conn_id)
                 if not watchers:
                     del self._watchers[task_id]
+        return len(watches)
+
+    def is_watching(self, conn_id: str, task_id: str) -> bool:
+        return task_id in self._watches.get(conn_id, {})
 
     def watch_count(self, conn_id: str) -> int:
         return len(self._watches.get(conn_id, {}))

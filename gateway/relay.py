@@ -9,21 +9,26 @@ Two consumers on one connection:
 
 After every (re)connect, sockets are resynchronised from the store, which covers any
 announcement missed while the connection was down.
+
+Only events a worker signed are stored or pushed (shared/signing.py): anything else on
+either queue is dropped, counted in :attr:`EventRelay.forged_events`, and logged. While the
+store is unreachable the relay stops consuming (events wait, unacknowledged, in RabbitMQ)
+and starts again once the store answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 import aio_pika
-from aio_pika.abc import AbstractConnection, AbstractExchange, AbstractIncomingMessage
+from aio_pika.abc import AbstractConnection, AbstractExchange, AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
 
 from gateway.amqp import AmqpLink
+from gateway.registry import SessionRegistry
 from shared.config import Settings
-from shared.errors import StoreUnavailable
+from shared.errors import GatewayError, StoreUnavailable
 from shared.events import TaskEvent
 from shared.names import (
     EVENTS_EXCHANGE,
@@ -32,25 +37,26 @@ from shared.names import (
     STORE_QUEUE_DEAD,
     store_queue_arguments,
 )
+from shared.signing import SIGNATURE_HEADER, EventSigner
 from shared.store import AsyncTaskStore
 
 __all__ = ["EventRelay"]
 
 log = logging.getLogger(__name__)
+_STORE_PROBE_SECONDS = 1.0
 
 
 class EventRelay:
-    def __init__(
-        self,
-        settings: Settings,
-        store: AsyncTaskStore,
-        deliver: Callable[[TaskEvent], None],
-        resync: Callable[[], Awaitable[None]],
-    ) -> None:
+    def __init__(self, settings: Settings, store: AsyncTaskStore, registry: SessionRegistry) -> None:
         self._store = store
-        self._deliver = deliver
-        self._resync = resync
+        self._registry = registry
+        self._signer = EventSigner.from_settings(settings)
         self._live: AbstractExchange | None = None
+        self._store_queue: AbstractQueue | None = None
+        self._consumer_tag: str | None = None
+        self._store_probe: asyncio.Task[None] | None = None
+        #: Messages dropped because no worker signed them (README "Security").
+        self.forged_events = 0
         self.link = AmqpLink(settings.amqp_url, "gateway-events", self._setup, on_down=self._down)
 
     def start(self) -> None:
@@ -63,8 +69,17 @@ class EventRelay:
     def ready(self) -> bool:
         return self.link.up.is_set()
 
+    @property
+    def consuming(self) -> bool:
+        return self._consumer_tag is not None
+
     def _down(self) -> None:
         self._live = None
+        self._store_queue = None
+        self._consumer_tag = None
+        if self._store_probe is not None:
+            self._store_probe.cancel()
+            self._store_probe = None
 
     async def _setup(self, connection: AbstractConnection) -> None:
         channel = await connection.channel()
@@ -77,10 +92,34 @@ class EventRelay:
         live_queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
         await live_queue.bind(self._live)
         await live_queue.consume(self._on_live, no_ack=True)
-        await store_queue.consume(self._on_event)
+        self._store_queue = store_queue
+        self._consumer_tag = await store_queue.consume(self._on_event)
         await self._resync()
 
+    async def _resync(self) -> None:
+        """Send every watching socket what it may have missed while announcements could
+        not arrive (this connection was down): the store has it all."""
+        for task_id, after in self._registry.positions().items():
+            for event in await self._store.events_after(task_id, after):
+                self._registry.deliver(event)
+
+    def _signed(self, message: AbstractIncomingMessage, queue: str) -> bool:
+        if self._signer.verify(message.body, (message.headers or {}).get(SIGNATURE_HEADER)):
+            return True
+        self.forged_events += 1
+        log.warning(
+            "unsigned or badly signed event dropped queue=%s routing_key=%.64r message_id=%.64r forged_total=%d",
+            queue,
+            message.routing_key,
+            message.message_id,
+            self.forged_events,
+        )
+        return False
+
     async def _on_event(self, message: AbstractIncomingMessage) -> None:
+        if not self._signed(message, STORE_QUEUE):
+            await message.reject(requeue=False)  # dead-lettered, for an operator to look at
+            return
         try:
             event = TaskEvent.model_validate_json(message.body)
         except ValidationError:
@@ -91,8 +130,8 @@ class EventRelay:
             applied = await self._store.apply_event(event)
         except StoreUnavailable as exc:
             log.warning("store unavailable, event task=%s seq=%d requeued (%s)", event.task_id, event.seq, exc)
-            await asyncio.sleep(1.0)
             await message.nack(requeue=True)
+            await self._pause_until_store_answers()
             return
         if applied:
             log.info("task %s %s seq=%d stored", event.task_id, event.status.value, event.seq)
@@ -104,7 +143,10 @@ class EventRelay:
             live = self._live
             if live is not None:
                 try:
-                    await live.publish(aio_pika.Message(message.body), routing_key="")
+                    announcement = aio_pika.Message(
+                        message.body, headers={SIGNATURE_HEADER: self._signer.sign(message.body)}
+                    )
+                    await live.publish(announcement, routing_key="")
                 except Exception as exc:  # stored already; sockets resync on reconnect
                     log.warning("live announce failed task=%s (%r)", event.task_id, exc)
         await message.ack()
@@ -116,9 +158,43 @@ class EventRelay:
             return False  # sockets resync from the store on reconnect
         return task is not None and task.seq == event.seq and task.status is event.status
 
+    async def _pause_until_store_answers(self) -> None:
+        """Stop taking events (they would only be requeued, over and over) until the store
+        answers a ping; then take them again."""
+        queue, tag = self._store_queue, self._consumer_tag
+        if queue is None or tag is None or self._store_probe is not None:
+            return
+        self._consumer_tag = None
+        log.warning("store unavailable: event consumption paused")
+        try:
+            await queue.cancel(tag)
+        except Exception as exc:  # the channel went: _setup consumes afresh on reconnect
+            log.warning("pausing event consumption failed (%r)", exc)
+            return
+        self._store_probe = asyncio.create_task(self._resume_when_store_answers(queue))
+
+    async def _resume_when_store_answers(self, queue: AbstractQueue) -> None:
+        while True:
+            await asyncio.sleep(_STORE_PROBE_SECONDS)
+            try:
+                await self._store.ping()
+            except GatewayError:
+                continue
+            break
+        try:
+            self._consumer_tag = await queue.consume(self._on_event)
+            log.info("store answers again: event consumption resumed")
+            await self._resync()
+        except Exception as exc:  # the channel went: _setup consumes afresh on reconnect
+            log.warning("resuming event consumption failed (%r)", exc)
+        finally:
+            self._store_probe = None
+
     async def _on_live(self, message: AbstractIncomingMessage) -> None:
+        if not self._signed(message, "live"):
+            return
         try:
             event = TaskEvent.model_validate_json(message.body)
         except ValidationError:
             return
-        self._deliver(event)
+        self._registry.deliver(event)

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 
 from gateway.auth import Authenticator, OriginPolicy
-from gateway.fanout import Fanout, FrameSink
-from gateway.hub import Hub
 from gateway.publisher import TaskPublisher
+from gateway.registry import SessionRegistry
 from gateway.relay import EventRelay
 from gateway.submissions import Submissions
 from shared.config import Settings
@@ -27,15 +26,7 @@ class GatewayState:
     submissions: Submissions
     auth: Authenticator
     origins: OriginPolicy
-    fanout: Fanout
-
-    @property
-    def hub(self) -> Hub:
-        return self.fanout.hub
-
-    @property
-    def sessions(self) -> dict[str, FrameSink]:
-        return self.fanout.sessions
+    registry: SessionRegistry
 
 
 def gateway_state(app: Starlette) -> GatewayState:

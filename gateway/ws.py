@@ -1,9 +1,16 @@
-"""The WebSocket endpoint ``/v1/ws``: a thin adapter between a socket and the hub.
+"""The WebSocket endpoint ``/v1/ws``: a thin adapter between a socket and the registry.
 
-Per connection: a receive loop (client frames) and a send loop draining a bounded
-queue. Nothing ever awaits a slow socket on behalf of others: the relay only puts
-frames in queues; a client whose queue is full is closed with SLOW_CONSUMER and
-resumes when it reconnects.
+Per connection, three tasks: a receive loop (client frames, rate-bounded), a send loop
+draining a byte-bounded queue with a time bound on every send, and a watcher for the
+close the registry decides. Nothing awaits a slow socket on behalf of others: the relay
+only puts frames in queues.
+
+A peer that stops reading costs bounded memory and time. A send that does not complete
+within ``GATEWAY_WS_SEND_TIMEOUT`` or a queue over ``GATEWAY_WS_SEND_QUEUE_BYTES`` makes the
+registry close the session (4008): it leaves the hub and its queue is freed before any
+close is attempted; the close frame then gets ``_CLOSE_SEND_SECONDS`` and the connection is
+aborted if it is not gone ``_CLOSE_GRACE_SECONDS`` later (``transport.close()`` alone would
+wait forever for a send buffer that never drains).
 """
 
 from __future__ import annotations
@@ -11,36 +18,47 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 import uuid
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway.auth import bearer_token
+from gateway.limits import TokenBucket
+from gateway.registry import SessionRegistry
 from gateway.state import GatewayState, gateway_state
+from gateway.transport import ABORT_EXTENSION
 from shared.errors import (
     AuthenticationFailed,
     CloseCode,
     GatewayError,
     InvalidRequest,
+    QuotaExceeded,
+    RateLimited,
 )
-from shared.events import TaskEvent
 from shared.protocol import (
+    MAX_RESUME_TASKS,
     AuthFrame,
     PingFrame,
     ResumeFrame,
     SubmitFrame,
     accepted_frame,
     error_frame,
-    event_frame,
     parse_client_frame,
 )
 
-__all__ = ["MAX_WATCHES", "WsSession", "websocket_endpoint"]
+__all__ = ["WsSession", "websocket_endpoint"]
 
 log = logging.getLogger(__name__)
-MAX_WATCHES = 10_000
+_CLOSE_SEND_SECONDS = 1.0
+_CLOSE_GRACE_SECONDS = 2.0
+# Frames refused for going over a rate that a socket may send before it is cut off (4029),
+# plus one more per second: a client that honours ``retry_after`` never gets near it.
+_REFUSALS_BURST = 10
 
 
 class _Close(Exception):
@@ -50,49 +68,81 @@ class _Close(Exception):
         self.reason = reason
 
 
+def _encode(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, separators=(",", ":"))
+
+
 class WsSession:
     def __init__(self, ws: WebSocket, state: GatewayState, principal: str) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.ws = ws
         self.state = state
         self.principal = principal
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(state.settings.ws_send_queue)
+        settings = state.settings
+        self._queue_limit = settings.ws_send_queue_bytes
+        self._send_timeout = settings.ws_send_timeout or None
+        self._queue: deque[str] = deque()
+        self._queued_bytes = 0
+        self._pending = asyncio.Event()  # the queue has frames
+        self._room = asyncio.Event()  # the queue is at most half full
+        self._room.set()
         self.closing: _Close | None = None
         self._closed = asyncio.Event()
+        rate = settings.ws_frames_per_second
+        self._frames = TokenBucket(rate, 2 * rate)
+        ids = settings.ws_resume_ids_per_second
+        # A full resume frame must always be possible, however low the rate.
+        self._resume_ids = TokenBucket(ids, max(2 * ids, MAX_RESUME_TASKS))
+        self._refusals = TokenBucket(1.0, _REFUSALS_BURST)
+
+    @property
+    def registry(self) -> SessionRegistry:
+        return self.state.registry
+
+    # -- what the registry calls -------------------------------------------------------
 
     def send(self, frame: dict[str, Any]) -> None:
-        """Queue a frame; never blocks. A full queue means the client is too slow."""
+        """Queue a frame; never blocks. Over the byte bound, the client is too slow."""
         if self.closing is not None:
             return
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            self.close(CloseCode.SLOW_CONSUMER, "client too slow; reconnect and resume")
+        text = _encode(frame)
+        self._queue.append(text)
+        self._queued_bytes += len(text)
+        self._pending.set()
+        if self._queue_limit:
+            if self._queued_bytes > self._queue_limit:
+                self._close(CloseCode.SLOW_CONSUMER, f"send queue over {self._queue_limit} bytes; resume")
+            elif self._queued_bytes > self._queue_limit // 2:
+                self._room.clear()
 
-    def close(self, code: CloseCode, reason: str) -> None:
-        """Close soon, even if the send loop is stuck writing to a client that stopped reading."""
+    def shutdown(self, code: CloseCode, reason: str) -> None:
+        """Stop: drop what is queued and wake the tasks that end the connection. Only the
+        registry calls this, after it has detached the session."""
         if self.closing is None:
             self.closing = _Close(code, reason)
+            self._queue.clear()
+            self._queued_bytes = 0
+            self._room.set()
             self._closed.set()
 
-    def deliver(self, events: list[TaskEvent]) -> None:
-        for event in events:
-            self.send(event_frame(event))
-
-    async def sync(self, task_id: str, after_seq: int) -> None:
-        """Send what the store has after ``after_seq`` for a watched task, then its live events."""
-        try:
-            events = await self.state.store.events_after(task_id, after_seq)
-        except GatewayError:
-            # Without the stored events the watch can't be made gap-free: the client's
-            # universal recovery (reconnect, resume) is the right one.
-            raise _Close(CloseCode.INTERNAL_ERROR, "store unavailable; reconnect and resume") from None
-        self.deliver(self.state.hub.finish_sync(self.id, task_id, events))
+    # -- the connection's tasks --------------------------------------------------------
 
     async def send_loop(self) -> None:
         while True:
-            frame = await self.queue.get()
-            await self.ws.send_text(json.dumps(frame, separators=(",", ":")))
+            if not self._queue:
+                self._pending.clear()
+                await self._pending.wait()
+                continue
+            text = self._queue.popleft()
+            try:
+                async with asyncio.timeout(self._send_timeout):
+                    await self.ws.send_text(text)
+            except TimeoutError:
+                self._close(CloseCode.SLOW_CONSUMER, f"a send took over {self._send_timeout:g} s; resume")
+                return
+            self._queued_bytes = max(0, self._queued_bytes - len(text))
+            if self._queued_bytes <= self._queue_limit // 2:
+                self._room.set()
 
     async def close_watch(self) -> None:
         await self._closed.wait()
@@ -105,13 +155,20 @@ class WsSession:
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+            if not self._frames.take():
+                wait = self._frames.wait_for()
+                rate = self.state.settings.ws_frames_per_second
+                self._refuse(None, RateLimited(f"More than {rate:g} frames a second.", retry_after_seconds=_ceil(wait)))
+                continue
             text = message.get("text")
             if text is None:
                 self.send(error_frame(None, InvalidRequest("Binary frames are not supported; send JSON text.")))
                 continue
             if len(text) > limit:
-                raise _Close(CloseCode.MESSAGE_TOO_BIG, f"frame larger than {limit} bytes")
+                raise self._close(CloseCode.MESSAGE_TOO_BIG, f"frame larger than {limit} bytes")
             await self.handle(text)
+
+    # -- frames ------------------------------------------------------------------------
 
     async def handle(self, text: str) -> None:
         frame = None
@@ -125,23 +182,40 @@ class WsSession:
                 self.send({"type": "pong", "ref": frame.ref})
             elif isinstance(frame, AuthFrame):
                 raise InvalidRequest("Already authenticated.")
+        except _Close:
+            raise
+        except QuotaExceeded as err:
+            self._refuse(err.ref if frame is None else frame.ref, err)
         except GatewayError as err:  # ClientError: fix the frame; Unavailable: retry it later
             self.send(error_frame(err.ref if frame is None else frame.ref, err))
+        except Exception:  # a bug: the client gets a reference to quote, the log the traceback
+            reference = uuid.uuid4().hex[:12]
+            log.exception("ws internal error conn=%s reference=%s", self.id, reference)
+            internal = GatewayError(f"Internal error (reference {reference}).", details={"reference": reference})
+            self.send(error_frame(None if frame is None else frame.ref, internal))
 
     async def _submit(self, frame: SubmitFrame) -> None:
         # Checked before submitting: once accepted, the task must be watched, not refused.
-        self._check_capacity(1)
+        self.registry.check_watch_room(self.id, 1)
         outcome = await self.state.submissions.submit(self.principal, frame.idempotency_key, frame.kind, frame.payload)
         task = outcome.task
-        self.state.hub.watch(self.id, task.id, 0)
+        fresh = not self.registry.is_watching(self.id, task.id)
+        self.registry.watch(self.id, [(task.id, 0)], enforce=False)
         self.send(accepted_frame(frame.ref, task.id, outcome.duplicate, task.status))
-        await self.sync(task.id, 0)
+        if fresh:
+            await self.sync(task.id, 0)
 
     async def _resume(self, frame: ResumeFrame) -> None:
-        self._check_capacity(len(frame.tasks))
+        count = len(frame.tasks)
+        if not self._resume_ids.take(count):
+            rate = self.state.settings.ws_resume_ids_per_second
+            wait = _ceil(self._resume_ids.wait_for(count))
+            raise RateLimited(f"More than {rate:g} resumed task ids a second.", retry_after_seconds=wait)
+        fresh_ids = [t for t in frame.tasks if not self.registry.is_watching(self.id, t)]
+        self.registry.check_watch_room(self.id, len(fresh_ids))
         tasks: dict[str, dict[str, Any]] = {}
         unknown: list[str] = []
-        known: list[tuple[str, int]] = []
+        fresh: list[tuple[str, int]] = []
         # All reads first: if the store fails midway, nothing is half-watched.
         for task_id, seen in frame.tasks.items():
             task = await self.state.store.get(task_id)
@@ -152,26 +226,68 @@ class WsSession:
             # the status and seq here are still the task's true current state.
             recovered = not (task.history_pruned and seen < task.seq)
             tasks[task_id] = {"status": task.status.value, "seq": task.seq, "recovered": recovered}
-            known.append((task_id, seen))
-        for task_id, seen in known:
-            self.state.hub.watch(self.id, task_id, seen)
+            if task_id in fresh_ids:
+                fresh.append((task_id, seen))
+        # A task this socket already watches has had its history and gets its live events:
+        # resending it would let a replayed resume multiply our output.
+        self.registry.watch(self.id, fresh, enforce=False)
         self.send({"type": "resumed", "ref": frame.ref, "tasks": tasks, "unknown": unknown})
-        for task_id, seen in known:
+        for task_id, seen in fresh:
+            await self._make_room()
             await self.sync(task_id, seen)
 
-    def _check_capacity(self, more: int) -> None:
-        if self.state.hub.watch_count(self.id) + more > MAX_WATCHES:
-            raise InvalidRequest(f"A connection may watch at most {MAX_WATCHES} tasks; open another.")
+    async def sync(self, task_id: str, after_seq: int) -> None:
+        """Send what the store has after ``after_seq`` for a watched task, then its live events."""
+        try:
+            events = await self.state.store.events_after(task_id, after_seq)
+        except GatewayError:
+            # Without the stored events the watch can't be made gap-free: the client's
+            # universal recovery (reconnect, resume) is the right one.
+            raise self._close(CloseCode.INTERNAL_ERROR, "store unavailable; reconnect and resume") from None
+        self.registry.finish_sync(self.id, task_id, events)
+
+    async def _make_room(self) -> None:
+        """Wait until the send queue is at most half full, reading no frames from this
+        socket meanwhile: a big resume paces itself to a reader that keeps up, and one that
+        doesn't is closed as slow."""
+        if self._room.is_set():
+            return
+        try:
+            async with asyncio.timeout(self._send_timeout):
+                await self._room.wait()
+        except TimeoutError:
+            raise self._close(CloseCode.SLOW_CONSUMER, "client too slow; reconnect and resume") from None
+
+    def _refuse(self, ref: str | int | None, err: QuotaExceeded) -> None:
+        """An error frame for a frame over a bound; a client that keeps sending them is cut off."""
+        if self._refusals.take():
+            self.send(error_frame(ref, err))
+        else:
+            self._close(CloseCode.QUOTA_EXCEEDED, "too many frames over the rate limit")
+
+    def _close(self, code: CloseCode, reason: str) -> _Close:
+        self.registry.close(self.id, code, reason)
+        return self.closing or _Close(code, reason)
 
 
-async def _authenticate(ws: WebSocket, state: GatewayState) -> str:
+def _ceil(seconds: float) -> int:
+    return max(1, math.ceil(seconds))
+
+
+def _authenticated(state: GatewayState, token: str | None, host: str) -> str:
+    try:
+        return state.auth.authenticate(token, host)
+    except RateLimited:
+        raise _Close(CloseCode.QUOTA_EXCEEDED, "too many failed authentications; retry later") from None
+    except AuthenticationFailed:
+        raise _Close(CloseCode.AUTH_FAILED, "invalid token") from None
+
+
+async def _authenticate(ws: WebSocket, state: GatewayState, host: str) -> str:
     """The principal, from the handshake's bearer header or a first ``auth`` frame."""
     header = bearer_token(ws.headers.get("authorization"))
     if header is not None:
-        principal = state.auth.principal(header)
-        if principal is None:
-            raise _Close(CloseCode.AUTH_FAILED, "invalid token")
-        return principal
+        return _authenticated(state, header, host)
     try:
         async with asyncio.timeout(state.settings.ws_auth_timeout):
             message = await ws.receive()
@@ -188,30 +304,33 @@ async def _authenticate(ws: WebSocket, state: GatewayState) -> str:
         raise _Close(CloseCode.AUTH_FAILED, "first frame must be an auth frame") from None
     if not isinstance(frame, AuthFrame):
         raise _Close(CloseCode.AUTH_FAILED, "first frame must be an auth frame")
-    principal = state.auth.principal(frame.token)
-    if principal is None:
-        raise _Close(CloseCode.AUTH_FAILED, "invalid token")
-    await ws.send_text(json.dumps({"type": "authenticated", "ref": frame.ref, "principal": principal}))
+    principal = _authenticated(state, frame.token, host)
+    async with asyncio.timeout(state.settings.ws_send_timeout or None):
+        await ws.send_text(_encode({"type": "authenticated", "ref": frame.ref, "principal": principal}))
     return principal
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
     state = gateway_state(ws.app)
     origin = ws.headers.get("origin")
-    peer = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
-    if not state.origins.allows(origin, ws.headers.get("host")):
+    host = ws.client.host if ws.client else "?"
+    peer = f"{host}:{ws.client.port}" if ws.client else "?"
+    if not state.origins.allows(origin):
         log.warning("ws refused origin=%s peer=%s", origin, peer)
         await ws.close(code=1008)  # before accept: the handshake gets HTTP 403
         return
+    abort: Callable[[], None] | None = ws.scope.get("extensions", {}).get(ABORT_EXTENSION)
     await ws.accept()
     started = time.monotonic()
     session: WsSession | None = None
-    code, reason = CloseCode.NORMAL, "client closed"
+    code, reason, ours = 1000, "client closed", False
     try:
-        principal = await _authenticate(ws, state)
+        principal = await _authenticate(ws, state, host)
         session = WsSession(ws, state, principal)
-        state.sessions[session.id] = session
-        state.hub.add(session.id)
+        try:
+            state.registry.attach(session)
+        except QuotaExceeded as err:
+            raise _Close(CloseCode.QUOTA_EXCEEDED, err.message) from None
         log.info("ws open conn=%s principal=%s peer=%s origin=%s", session.id, principal, peer, origin)
         async with asyncio.TaskGroup() as group:
             group.create_task(session.receive_loop())
@@ -220,34 +339,38 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     except* _Close as group:
         close = group.exceptions[0]
         assert isinstance(close, _Close)
-        code, reason = close.code, close.reason
-        await _close_quietly(ws, close.code, close.reason)
+        code, reason, ours = close.code, close.reason, True
     except* WebSocketDisconnect as group:
         disconnect = group.exceptions[0]
         assert isinstance(disconnect, WebSocketDisconnect)
-        reason = f"client closed ({disconnect.code})"
+        code, reason = disconnect.code, "client closed"
     except* (OSError, RuntimeError):
-        reason = "connection lost"
-    except* AuthenticationFailed:
-        code, reason = CloseCode.AUTH_FAILED, "invalid token"
-        await _close_quietly(ws, code, reason)
+        code, reason = 1006, "connection lost"
+    except* Exception as group:  # a bug: logged with a reference the client also gets
+        reference = uuid.uuid4().hex[:12]
+        log.error("ws internal error peer=%s reference=%s", peer, reference, exc_info=group.exceptions[0])
+        code, reason, ours = CloseCode.INTERNAL_ERROR, f"internal error, reference {reference}", True
     finally:
         if session is not None:
-            state.hub.remove(session.id)
-            state.sessions.pop(session.id, None)
-            log.info(
-                "ws close conn=%s code=%d reason=%s duration=%.1fs",
-                session.id,
-                int(code),
-                reason,
-                time.monotonic() - started,
-            )
-        elif code != CloseCode.NORMAL:
-            log.info("ws close before auth peer=%s code=%d reason=%s", peer, int(code), reason)
+            state.registry.detach(session.id)
+        if ours:
+            await _end_connection(ws, code, reason, abort)
+        what = f"conn={session.id}" if session is not None else f"before auth peer={peer}"
+        if session is not None or ours:
+            log.info("ws close %s code=%d reason=%s duration=%.1fs", what, code, reason, time.monotonic() - started)
 
 
-async def _close_quietly(ws: WebSocket, code: CloseCode, reason: str) -> None:
+async def _end_connection(ws: WebSocket, code: int, reason: str, abort: Callable[[], None] | None) -> None:
+    """Send a close frame if it can go out at once; never wait on a peer that stopped reading."""
     try:
-        await ws.close(code=int(code), reason=reason)
+        async with asyncio.timeout(_CLOSE_SEND_SECONDS):
+            await ws.close(code=code, reason=reason.encode()[:120].decode(errors="ignore"))
+    except TimeoutError:
+        if abort is not None:
+            abort()
+        return
     except (RuntimeError, OSError):
-        pass
+        pass  # already closed
+    if abort is not None:
+        # The close frame is queued; if the peer neither answers it nor reads, drop it.
+        asyncio.get_running_loop().call_later(_CLOSE_GRACE_SECONDS, abort)

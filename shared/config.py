@@ -25,8 +25,21 @@ _ENV = {
     "publish_timeout": "GATEWAY_PUBLISH_TIMEOUT",
     "ws_auth_timeout": "GATEWAY_WS_AUTH_TIMEOUT",
     "ws_max_frame_bytes": "GATEWAY_WS_MAX_FRAME_BYTES",
-    "ws_send_queue": "GATEWAY_WS_SEND_QUEUE",
+    "ws_send_queue_bytes": "GATEWAY_WS_SEND_QUEUE_BYTES",
+    "ws_send_timeout": "GATEWAY_WS_SEND_TIMEOUT",
+    "ws_frames_per_second": "GATEWAY_WS_FRAMES_PER_SECOND",
+    "ws_resume_ids_per_second": "GATEWAY_WS_RESUME_IDS_PER_SECOND",
+    "max_watches_per_socket": "GATEWAY_MAX_WATCHES_PER_SOCKET",
+    "max_watches_per_tenant": "GATEWAY_MAX_WATCHES_PER_TENANT",
+    "max_sockets_per_tenant": "GATEWAY_MAX_SOCKETS_PER_TENANT",
+    "auth_failures_per_minute": "GATEWAY_AUTH_FAILURES_PER_MINUTE",
+    "max_header_bytes": "GATEWAY_MAX_HEADER_BYTES",
+    "header_timeout": "GATEWAY_HEADER_TIMEOUT",
+    "keepalive_timeout": "GATEWAY_KEEPALIVE_TIMEOUT",
+    "body_timeout": "GATEWAY_BODY_TIMEOUT",
     "max_body_bytes": "GATEWAY_MAX_BODY_BYTES",
+    "demo_token": "GATEWAY_DEMO_TOKEN",
+    "event_signing_key": "EVENT_SIGNING_KEY",
     "idempotency_window_days": "IDEMPOTENCY_WINDOW_DAYS",
     "history_retention_days": "HISTORY_RETENTION_DAYS",
     "odoo_url": "ODOO_URL",
@@ -58,8 +71,24 @@ class Settings(BaseModel):
     publish_timeout: float = 10.0
     ws_auth_timeout: float = 5.0
     ws_max_frame_bytes: int = 65536
-    ws_send_queue: int = 1024
+    # Bounds on what a peer can make the gateway hold (README "Limits"); 0 turns one off.
+    ws_send_queue_bytes: int = Field(default=1_048_576, ge=0)
+    ws_send_timeout: float = Field(default=10.0, ge=0)
+    ws_frames_per_second: float = Field(default=50.0, ge=0)
+    ws_resume_ids_per_second: float = Field(default=2000.0, ge=0)
+    max_watches_per_socket: int = Field(default=10_000, ge=0)
+    max_watches_per_tenant: int = Field(default=100_000, ge=0)
+    max_sockets_per_tenant: int = Field(default=1000, ge=0)
+    auth_failures_per_minute: int = Field(default=20, ge=0)
+    max_header_bytes: int = Field(default=32_768, ge=0)
+    header_timeout: float = Field(default=10.0, ge=0)
+    keepalive_timeout: int = Field(default=5, gt=0)
+    body_timeout: float = Field(default=30.0, ge=0)
     max_body_bytes: int = 1_048_576
+    # The token the page at ``/`` comes pre-filled with: only ``make run`` sets one.
+    demo_token: SecretStr = SecretStr("")
+    # HMAC key workers sign task events with and gateways verify (shared/signing.py).
+    event_signing_key: SecretStr = SecretStr("")
     idempotency_window_days: float = 7.0
     history_retention_days: float = 30.0
     odoo_url: str = "http://127.0.0.1:8069"

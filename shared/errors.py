@@ -10,10 +10,14 @@
     │   │   └── UnknownFrameType      a WebSocket frame whose ``type`` is not in the protocol
     │   ├── ValidationFailed          422: the body or payload breaks the schema (field errors)
     │   ├── IdempotencyKeyReused      422: same key, different payload
-    │   └── PayloadTooLarge           413 / close 1009
+    │   ├── PayloadTooLarge           413 / close 1009
+    │   ├── RequestTimeout            408: the body did not arrive in time
+    │   └── QuotaExceeded             429 + Retry-After: a per-tenant or per-socket bound was hit
+    │       └── RateLimited           429 + Retry-After: too many requests, frames or failed logins
     ├── Unavailable                   503 + Retry-After: a dependency is down; retry the same request
     │   ├── BrokerUnavailable         RabbitMQ did not confirm the publish
     │   └── StoreUnavailable          the task store could not be reached
+    ├── ConfigurationError            the settings can't run this component (refused at start)
     └── TaskError                     raised inside workers while applying a task to Odoo
         ├── PermanentTaskError        fail the task now, with a reason a person can act on
         ├── RetryableTaskError        transient: retry with backoff and jitter
@@ -33,12 +37,16 @@ __all__ = [
     "BrokerUnavailable",
     "ClientError",
     "CloseCode",
+    "ConfigurationError",
     "GatewayError",
     "IdempotencyKeyReused",
     "InvalidRequest",
     "NotFound",
     "PayloadTooLarge",
     "PermanentTaskError",
+    "QuotaExceeded",
+    "RateLimited",
+    "RequestTimeout",
     "RetryableTaskError",
     "StoreUnavailable",
     "TaskError",
@@ -106,6 +114,30 @@ class PayloadTooLarge(ClientError):
     status = 413
 
 
+class RequestTimeout(ClientError):
+    code = "request_timeout"
+    status = 408
+
+
+class QuotaExceeded(ClientError):
+    """A bound from README "Limits" was hit; the same request may succeed after ``retry_after_seconds``."""
+
+    code = "quota_exceeded"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_seconds: int = 1, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_seconds = max(1, retry_after_seconds)
+
+
+class RateLimited(QuotaExceeded):
+    code = "rate_limited"
+
+
+class ConfigurationError(GatewayError):
+    code = "configuration_error"
+
+
 class Unavailable(GatewayError):
     code = "unavailable"
     status = 503
@@ -153,7 +185,8 @@ class CloseCode(enum.IntEnum):
     """WebSocket close codes sent by the gateway.
 
     Reconnect: NORMAL is only sent on request; GOING_AWAY, INTERNAL_ERROR (uvicorn: keepalive
-    timeout), SERVICE_RESTART and SLOW_CONSUMER mean "reconnect with backoff and resume".
+    timeout), SERVICE_RESTART, SLOW_CONSUMER and QUOTA_EXCEEDED (too many sockets, frames or
+    failed logins) mean "reconnect with backoff and resume".
     Do not reconnect unchanged: AUTH_FAILED, AUTH_TIMEOUT (send credentials next time),
     MESSAGE_TOO_BIG (the same frame will be refused again).
     A forbidden Origin never gets a socket: the handshake is refused with HTTP 403.
@@ -167,6 +200,7 @@ class CloseCode(enum.IntEnum):
     AUTH_FAILED = 4001
     AUTH_TIMEOUT = 4002
     SLOW_CONSUMER = 4008
+    QUOTA_EXCEEDED = 4029
 
     @property
     def reconnect(self) -> bool:

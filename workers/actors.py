@@ -17,6 +17,7 @@ from dramatiq.middleware import CurrentMessage
 from shared.config import Settings
 from shared.logs import configure_logging
 from shared.names import TASK_ACTOR, TASK_QUEUE, TASK_READY_ACTOR, TASK_READY_QUEUE, connection_name
+from shared.signing import EventSigner
 from shared.store import open_store
 from workers.broker import build_broker
 from workers.events import EventPublisher
@@ -28,6 +29,8 @@ __all__ = ["apply_ready_task", "apply_task", "broker"]
 
 settings = Settings.from_env()
 configure_logging(settings.log_level)
+# Refused at start, not at the first task: a worker whose events no gateway would trust.
+signer = EventSigner.from_settings(settings)
 broker = build_broker(settings)
 dramatiq.set_broker(broker)
 log = logging.getLogger(__name__)
@@ -39,7 +42,7 @@ def _runner() -> TaskRunner:
         settings,
         open_store(settings.database_url),
         OdooRpcClient(settings),
-        EventPublisher(broker),
+        EventPublisher(broker, signer),
         worker_id=connection_name("worker"),
         wake=lambda waiters: send_waiters(apply_ready_task, waiters),
     )

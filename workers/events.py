@@ -1,5 +1,6 @@
 """Publish task events to RabbitMQ from a worker thread, confirmed and persistent.
 
+Every event is signed (shared/signing.py): gateways store only what a worker signed.
 Uses the broker's own per-thread channel (publisher confirms on, since the broker is
 built with ``confirm_delivery=True``) and the same reconnect-and-retry loop Dramatiq's
 ``enqueue`` uses. Raises if the event cannot be confirmed: the caller then lets the
@@ -17,6 +18,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from shared.events import TaskEvent
 from shared.names import EVENTS_EXCHANGE
+from shared.signing import SIGNATURE_HEADER, EventSigner
 
 __all__ = ["EventPublisher"]
 
@@ -25,8 +27,9 @@ _ATTEMPTS = 6
 
 
 class EventPublisher:
-    def __init__(self, broker: RabbitmqBroker) -> None:
+    def __init__(self, broker: RabbitmqBroker, signer: EventSigner) -> None:
         self._broker = broker
+        self._signer = signer
 
     def __call__(self, event: TaskEvent) -> None:
         body = event.model_dump_json().encode()
@@ -35,6 +38,7 @@ class EventPublisher:
             content_type="application/json",
             message_id=f"{event.task_id}:{event.seq}",
             type=event.status.value,
+            headers={SIGNATURE_HEADER: self._signer.sign(body)},
         )
         for attempt in range(1, _ATTEMPTS + 1):
             try:

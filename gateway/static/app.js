@@ -5,7 +5,8 @@
 import { GatewayClient, isFinal } from './gateway-client.js';
 
 const TOKEN_KEY = 'gateway-demo.token';
-const DEFAULT_TOKEN = 'dev-token';
+// Only a gateway run by `make run` pre-fills a token (GATEWAY_DEMO_TOKEN); others ask for one.
+const DEFAULT_TOKEN = document.querySelector('meta[name="gateway-demo-token"]')?.content ?? '';
 const KIND = 'inventory.adjust';
 
 const $ = (testid, root = document) => root.querySelector(`[data-testid="${testid}"]`);

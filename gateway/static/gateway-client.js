@@ -82,8 +82,8 @@
  *   4002 (authentication) and 1009 (message too big) stop reconnecting; any other close
  *   reconnects with capped exponential backoff and full jitter, promptly on the window's `online`
  *   event. Error frames for a submission: `broker_unavailable`, `store_unavailable`,
- *   `unavailable`, `internal_error` keep it in the outbox and resend it later; any other code
- *   marks it `rejected`.
+ *   `unavailable`, `internal_error`, `quota_exceeded`, `rate_limited` (or any with `retry_after`)
+ *   keep it in the outbox and resend it later; any other code marks it `rejected`.
  */
 
 export const FINAL_STATUSES = Object.freeze(['succeeded', 'failed', 'rejected', 'unknown']);
@@ -94,6 +94,7 @@ export const TERMINAL_CLOSE_CODES = Object.freeze([4001, 4002, 1009]);
 /** Error codes of a submit that mean "the gateway could not take it now: send it again later". */
 export const RETRYABLE_ERROR_CODES = Object.freeze([
   'unavailable', 'broker_unavailable', 'store_unavailable', 'internal_error',
+  'quota_exceeded', 'rate_limited',
 ]);
 
 const SUBMIT_REF = 's:';
@@ -664,7 +665,8 @@ export class GatewayClient {
       this._emit('error', error);
       return;
     }
-    if (RETRYABLE_ERROR_CODES.includes(frame.code)) {
+    // The gateway adds retry_after only to "try again" errors (client/errors.py agrees).
+    if (RETRYABLE_ERROR_CODES.includes(frame.code) || frame.retry_after != null) {
       // Keep it in the outbox; send it again later (or on the next connection).
       const seconds = Number(frame.retry_after) || 2;
       const delay = seconds * 1000 * (0.5 + Math.random());

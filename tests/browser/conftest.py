@@ -61,6 +61,7 @@ def browser_stack(tmp_path_factory: pytest.TempPathFactory, proxy: FaultProxy) -
     overrides = {
         "GATEWAY_ALLOWED_ORIGINS": proxy.http_url,
         "GATEWAY_TOKENS": f"tok-demo=demo,tok-other=other,{PAGE_TOKEN}=demo",
+        "GATEWAY_DEMO_TOKEN": PAGE_TOKEN,
     }
     with running_stack(f"sqlite:///{path}", LOG_DIR, gateways=1, **overrides) as stack:
         proxy.set_target("127.0.0.1", int(stack.base.rsplit(":", 1)[1]))

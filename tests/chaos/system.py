@@ -27,7 +27,7 @@ from tests.chaos.checker import InventoryMove, StockKey, StoredTask
 from tests.support.processes import Proc, child_pids, free_port, start_gateway
 from tests.support.proxy import FaultProxy
 from tests.support.services import amqp_url, create_pg_database, create_vhost, delete_vhost, drop_pg_database
-from tests.support.stack import TOKENS
+from tests.support.stack import SIGNING_KEY, TOKENS
 
 __all__ = ["ChaosSystem", "WorkerSupervisor", "broker_hard_kill", "broker_stop_start"]
 
@@ -164,6 +164,7 @@ class ChaosSystem:
             "TASK_MIN_BACKOFF": "0.2",
             "TASK_MAX_BACKOFF": "2",
             "GATEWAY_TOKENS": ",".join(f"{t}={p}" for p, t in TOKENS.items()),
+            "EVENT_SIGNING_KEY": SIGNING_KEY,
             "GATEWAY_PUBLISH_TIMEOUT": "3",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",

@@ -18,9 +18,11 @@ from tests.odoo_standin import OdooStandin
 from tests.support.processes import Proc, child_pids, start_gateway, start_worker
 from tests.support.services import amqp_url, create_vhost, delete_vhost
 
-__all__ = ["TOKENS", "Stack", "running_stack", "wait_for"]
+__all__ = ["SIGNING_KEY", "TOKENS", "Stack", "running_stack", "wait_for"]
 
 TOKENS = {"demo": "tok-demo", "other": "tok-other"}
+#: The HMAC key test workers sign events with and test gateways verify them with.
+SIGNING_KEY = "test-event-signing-key-0123456789"
 ALLOWED_ORIGIN = "http://allowed.example"
 
 
@@ -106,6 +108,7 @@ def running_stack(database_url: str, log_dir: Path, gateways: int = 1, **overrid
         "ODOO_PASSWORD": "admin",
         "ODOO_TIMEOUT": "3",
         "GATEWAY_TOKENS": ",".join(f"{t}={p}" for p, t in TOKENS.items()),
+        "EVENT_SIGNING_KEY": SIGNING_KEY,
         "GATEWAY_ALLOWED_ORIGINS": ALLOWED_ORIGIN,
         "GATEWAY_PUBLISH_TIMEOUT": "3",
         "GATEWAY_WS_AUTH_TIMEOUT": "1.5",

@@ -44,6 +44,7 @@ def test_origin_policy() -> None:
     policy = OriginPolicy(["https://app.example/"])
     assert policy.allows(None)
     assert policy.allows("https://APP.example")
-    assert policy.allows("http://127.0.0.1:8000", host="127.0.0.1:8000")  # its own page
-    assert not policy.allows("http://evil.example", host="127.0.0.1:8000")
-    assert not policy.allows("http://127.0.0.1:8000.evil.example", host="127.0.0.1:8000")
+    assert not policy.allows("http://evil.example")
+    assert not policy.allows("https://app.example.evil.example")
+    # No Host-equals-Origin shortcut: a DNS-rebinding page has matching Origin and Host.
+    assert not policy.allows("http://127.0.0.1:8000")

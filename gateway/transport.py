@@ -1,0 +1,111 @@
+"""What uvicorn's protocols lack for hostile peers, added where the bytes arrive.
+
+- :func:`guarded_http_protocol`: httptools does not bound a request head at all (four
+  unfinished 50 MB headers took the gateway from 53 to 246 MiB) and uvicorn only times out
+  idle keep-alive connections, not a head sent a byte at a time. The guard answers a head
+  over ``max_header_bytes`` with 431 and one not complete ``header_timeout`` seconds after
+  the connection opened (or after the next request on it began) with 408, then closes.
+- :class:`AbortableWebSocketProtocol`: ``transport.close()`` waits for the send buffer to
+  drain, which never happens if the peer stopped reading. The session needs to drop such
+  a connection at once, so the protocol hands it ``transport.abort`` in the ASGI scope's
+  extensions under :data:`ABORT_EXTENSION`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
+
+__all__ = ["ABORT_EXTENSION", "AbortableWebSocketProtocol", "GuardedHttpProtocol", "guarded_http_protocol"]
+
+ABORT_EXTENSION = "gateway.abort"
+_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """httptools with a bounded request head; the bounds are set by :func:`guarded_http_protocol`."""
+
+    max_header_bytes = 0
+    header_timeout = 0.0
+    _head_bytes = 0
+    _in_head = True
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._start_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head and self.max_header_bytes:
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_header_bytes:
+                self._refuse(431, f"The request head is larger than {self.max_header_bytes} bytes.")
+                return
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if not self._in_head:  # the next request on a kept-alive connection
+            self._start_head()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        self._stop_head_timer()
+        super().on_headers_complete()
+
+    def _start_head(self) -> None:
+        self._in_head = True
+        if self.header_timeout and self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._in_head:
+            self._refuse(408, f"The request head was not complete within {self.header_timeout:g} s.")
+
+    def _refuse(self, status: int, message: str) -> None:
+        self._in_head = False
+        self._stop_head_timer()
+        if self.transport.is_closing():
+            return
+        self.logger.warning("http refused peer=%s status=%d (%s)", _peer(self.client), status, message)
+        code = "request_timeout" if status == 408 else "headers_too_large"
+        body = json.dumps({"error": {"code": code, "message": message, "details": None}}).encode()
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n%s" % (status, _REASONS[status], len(body), body)
+        )
+        self.transport.close()
+
+
+def guarded_http_protocol(max_header_bytes: int, header_timeout: float) -> type[asyncio.Protocol]:
+    """The protocol class for uvicorn's ``http=``, with both bounds (0 turns one off)."""
+    bounds = {"max_header_bytes": max_header_bytes, "header_timeout": header_timeout}
+    return type("BoundedHttpProtocol", (GuardedHttpProtocol,), bounds)
+
+
+class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        scope: Any = getattr(self, "scope", None)
+        if scope is not None:  # the handshake went on to the app (it may still refuse it)
+            scope["extensions"][ABORT_EXTENSION] = self.transport.abort
+
+
+def _peer(client: tuple[str, int] | None) -> str:
+    return f"{client[0]}:{client[1]}" if client else "?"
