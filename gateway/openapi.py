@@ -66,7 +66,12 @@ def _json(description: str, schema: dict[str, Any], **extra: Any) -> dict[str, A
     return {"description": description, "content": {"application/json": {"schema": schema}}, **extra}
 
 
-_AUTH_ERRORS = {"401": _err("Missing or invalid bearer token")}
+_AUTH_ERRORS = {
+    "401": _err("Missing or invalid bearer token"),
+    "408": _err("The request head or body did not arrive in time"),
+    "429": _err("Too many failed authentications from this address; retry after Retry-After seconds"),
+    "431": _err("Request head larger than GATEWAY_MAX_HEADER_BYTES"),
+}
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 OPENAPI: dict[str, Any] = {
