@@ -25,6 +25,9 @@ def main() -> None:
         # also drop a connection whose peer stopped reading.
         ws=AbortableWebSocketProtocol,
         ws_max_size=settings.ws_max_frame_bytes,
+        # Frames read ahead of the app per socket (uvicorn then stops reading it): with the
+        # frame size this bounds what a flooding peer makes us buffer to 8 x 64 KiB.
+        ws_max_queue=8,
         ws_per_message_deflate=False,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,

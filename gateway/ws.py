@@ -206,11 +206,11 @@ class WsSession:
             await self.sync(task.id, 0)
 
     async def _resume(self, frame: ResumeFrame) -> None:
+        # Paced, not refused: a device back online with many open tasks resumes them all,
+        # just no faster than the bound; meanwhile this socket's frames wait unread.
         count = len(frame.tasks)
-        if not self._resume_ids.take(count):
-            rate = self.state.settings.ws_resume_ids_per_second
-            wait = _ceil(self._resume_ids.wait_for(count))
-            raise RateLimited(f"More than {rate:g} resumed task ids a second.", retry_after_seconds=wait)
+        await asyncio.sleep(self._resume_ids.wait_for(count))
+        self._resume_ids.take(count)
         fresh_ids = [t for t in frame.tasks if not self.registry.is_watching(self.id, t)]
         self.registry.check_watch_room(self.id, len(fresh_ids))
         tasks: dict[str, dict[str, Any]] = {}

@@ -74,11 +74,11 @@ class Settings(BaseModel):
     # Bounds on what a peer can make the gateway hold (README "Limits"); 0 turns one off.
     ws_send_queue_bytes: int = Field(default=1_048_576, ge=0)
     ws_send_timeout: float = Field(default=10.0, ge=0)
-    ws_frames_per_second: float = Field(default=50.0, ge=0)
+    ws_frames_per_second: float = Field(default=200.0, ge=0)
     ws_resume_ids_per_second: float = Field(default=2000.0, ge=0)
     max_watches_per_socket: int = Field(default=10_000, ge=0)
     max_watches_per_tenant: int = Field(default=100_000, ge=0)
-    max_sockets_per_tenant: int = Field(default=1000, ge=0)
+    max_sockets_per_tenant: int = Field(default=5000, ge=0)
     auth_failures_per_minute: int = Field(default=20, ge=0)
     max_header_bytes: int = Field(default=32_768, ge=0)
     header_timeout: float = Field(default=10.0, ge=0)
