@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from pydantic import ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.auth import bearer_token
@@ -64,6 +64,8 @@ async def _json_body(request: Request, limit: int, timeout: float) -> Any:
                     raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
     except TimeoutError:
         raise RequestTimeout(f"The body did not arrive within {timeout:g} s.") from None
+    except ClientDisconnect:  # nobody will read the answer; nothing went wrong here
+        raise InvalidRequest("The connection closed before the body was complete.") from None
     return decode_json(bytes(body), "body")
 
 

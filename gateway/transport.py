@@ -21,10 +21,14 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
+from gateway.security_headers import SECURITY_HEADERS
+
 __all__ = ["ABORT_EXTENSION", "AbortableWebSocketProtocol", "GuardedHttpProtocol", "guarded_http_protocol"]
 
 ABORT_EXTENSION = "gateway.abort"
-_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_CODES = {400: "invalid_request", 408: "request_timeout", 431: "headers_too_large"}
+_SECURITY_HEADERS = b"".join(b"%s: %s\r\n" % (k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items())
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -34,6 +38,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     header_timeout = 0.0
     _head_bytes = 0
     _in_head = True
+    _head_tail = b""  # the last bytes of the previous chunk: a head's end may straddle two
     _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -46,7 +51,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._in_head and self.max_header_bytes:
-            self._head_bytes += len(data)
+            # Only the head counts: body bytes that arrive in the same read are not head.
+            end = (self._head_tail + data).find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._head_tail))
+            self._head_tail = data[-3:]
             if self._head_bytes > self.max_header_bytes:
                 self._refuse(431, f"The request head is larger than {self.max_header_bytes} bytes.")
                 return
@@ -60,6 +68,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
+        self._head_tail = b""
         self._stop_head_timer()
         super().on_headers_complete()
 
@@ -78,17 +87,20 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._in_head:
             self._refuse(408, f"The request head was not complete within {self.header_timeout:g} s.")
 
+    def send_400_response(self, msg: str) -> None:
+        """What the parser could not read gets the API's JSON error shape too, not text/plain."""
+        self._refuse(400, f"{msg} Send a well-formed HTTP/1.1 request.")
+
     def _refuse(self, status: int, message: str) -> None:
         self._in_head = False
         self._stop_head_timer()
         if self.transport.is_closing():
             return
         self.logger.warning("http refused peer=%s status=%d (%s)", _peer(self.client), status, message)
-        code = "request_timeout" if status == 408 else "headers_too_large"
-        body = json.dumps({"error": {"code": code, "message": message, "details": None}}).encode()
+        body = json.dumps({"error": {"code": _CODES[status], "message": message, "details": None}}).encode()
         self.transport.write(
-            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
-            b"connection: close\r\n\r\n%s" % (status, _REASONS[status], len(body), body)
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%sconnection: close\r\n\r\n%s"
+            % (status, _REASONS[status], len(body), _SECURITY_HEADERS, body)
         )
         self.transport.close()
 
