@@ -22,6 +22,7 @@ from shared.names import connection_name
 __all__ = ["AmqpLink"]
 
 log = logging.getLogger(__name__)
+_STOP_SECONDS = 5.0
 
 
 class AmqpLink:
@@ -45,11 +46,16 @@ class AmqpLink:
         self._task = asyncio.create_task(self._run(), name=f"amqp:{self.name}")
 
     async def stop(self) -> None:
+        """Close, bounded: a shutdown never hangs on a broker that does not answer."""
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait([self._task], timeout=_STOP_SECONDS)
         if self.connection is not None and not self.connection.is_closed:
-            await self.connection.close()
+            try:
+                async with asyncio.timeout(_STOP_SECONDS):
+                    await self.connection.close()
+            except TimeoutError:
+                log.warning("amqp connection name=%s did not close within %.0fs; dropped", self.name, _STOP_SECONDS)
 
     async def _run(self) -> None:
         delay = 0.5
