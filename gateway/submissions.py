@@ -60,8 +60,6 @@ class Submissions:
                 "This Idempotency-Key was already used for a different submission. Use a new key for a new submission.",
                 details={"task_id": task.id},
             )
-        if created:
-            log.info("task %s accepted-pending kind=%s principal=%s", task.id, kind, principal)
         if not task.published:
             # A new task comes with the publish claim; a replay of an unpublished one
             # (its publish failed, or is under way elsewhere) must claim it first.
@@ -76,8 +74,13 @@ class Submissions:
                 await self._store.release_publish_claim(task.id)
                 log.warning("task %s publish failed; client told to retry", task.id)
                 raise
-            await self._store.mark_published(task.id)
-            log.info("task %s accepted (published, confirmed)", task.id)
+            self._store.mark_published_later(task.id)
+            log.info(
+                "task %s accepted kind=%s principal=%s (stored, published, confirmed)",
+                task.id,
+                task.kind,
+                task.principal,
+            )
             return task
         # Another request with the same key is publishing: wait for its outcome.
         deadline = asyncio.get_running_loop().time() + self._claim_ttl

@@ -11,6 +11,7 @@ from typing import ParamSpec, TypeVar
 
 from shared.events import TaskEvent
 from shared.store.base import TaskStore
+from shared.store.group_commit import GroupCommit
 from shared.store.records import NewTask, PurgeReport, TaskRecord
 
 __all__ = ["AsyncTaskStore"]
@@ -23,6 +24,7 @@ class AsyncTaskStore:
     def __init__(self, store: TaskStore, *, threads: int = 16) -> None:
         self.sync = store
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="store")
+        self._accepts = GroupCommit(lambda *args: self._run(self.sync.accept_batch, *args))
 
     async def _run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         loop = asyncio.get_running_loop()
@@ -35,13 +37,15 @@ class AsyncTaskStore:
         await self._run(self.sync.ping)
 
     async def create_or_get(self, new: NewTask, claim_ttl: float) -> tuple[TaskRecord, bool]:
-        return await self._run(self.sync.create_or_get, new, time.time(), claim_ttl)
+        """Committed in a group with every submission waiting at that moment (group_commit.py)."""
+        return await self._accepts.create_or_get(new, claim_ttl)
 
     async def claim_publish(self, task_id: str, ttl: float) -> bool:
         return await self._run(self.sync.claim_publish, task_id, time.time(), ttl)
 
-    async def mark_published(self, task_id: str) -> None:
-        await self._run(self.sync.mark_published, task_id, time.time())
+    def mark_published_later(self, task_id: str) -> None:
+        """Recorded with the next group commit, without holding up the caller."""
+        self._accepts.mark_published(task_id)
 
     async def release_publish_claim(self, task_id: str) -> None:
         await self._run(self.sync.release_publish_claim, task_id)
@@ -59,5 +63,6 @@ class AsyncTaskStore:
         return await self._run(self.sync.purge, time.time(), key_window, history_window)
 
     async def close(self) -> None:
+        await self._accepts.flush()
         await self._run(self.sync.close)
         self._pool.shutdown(wait=False)

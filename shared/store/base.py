@@ -35,6 +35,14 @@ class TaskStore(abc.ABC):
         same transaction: the usual submission costs two transactions, not three."""
 
     @abc.abstractmethod
+    def accept_batch(
+        self, news: Sequence[NewTask], published: Sequence[str], now: float, claim_ttl: float
+    ) -> list[tuple[TaskRecord, bool]]:
+        """Group commit: :meth:`create_or_get` for each of ``news`` (results in order) and
+        :meth:`mark_published` for each of ``published``, in one transaction and one fsync.
+        Tasks of one batch sharing a resource key get accept orders in list order."""
+
+    @abc.abstractmethod
     def claim_publish(self, task_id: str, now: float, ttl: float) -> bool:
         """Claim the right to publish an unpublished task for ``ttl`` seconds, so two
         concurrent duplicates never both publish. False if published or claimed."""

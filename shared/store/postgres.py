@@ -148,16 +148,19 @@ class PostgresTaskStore(SqlTaskStore):
         cur.execute("ALTER TABLE tasks ADD COLUMN IF NOT EXISTS accept_order BIGINT")
         cur.execute("ALTER TABLE tasks ADD COLUMN IF NOT EXISTS resource_keys TEXT")
 
-    def _next_accept_order(self, cur: Cursor, keys: Sequence[str]) -> int:
+    def _lock_resources(self, cur: Cursor, keys: Sequence[str]) -> None:
         # A sequence alone hands out numbers in call order, not commit order: a task with a
         # lower number could commit after a worker already let a higher one start. Holding
         # a transaction-scoped lock per key while taking the number closes that window for
         # the tasks that matter (those sharing a key); locks are taken in one global order
-        # (numeric), so two multi-key submissions cannot deadlock.
+        # (numeric), so two multi-key submissions or batches cannot deadlock.
         locks = sorted({resource_lock_id(key) for key in keys})
         if locks:
             cur.execute("SELECT pg_advisory_xact_lock(id) FROM unnest(?::bigint[]) AS l(id)", (locks,))
             cur.fetchall()
+
+    def _next_accept_order(self, cur: Cursor, keys: Sequence[str]) -> int:
+        self._lock_resources(cur, keys)  # in a batch they are held already: taken again at once
         cur.execute("SELECT nextval('task_accept_order')")
         return int(cur.fetchone()[0])
 

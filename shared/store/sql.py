@@ -117,46 +117,64 @@ class SqlTaskStore(TaskStore):
             cur.fetchone()
 
     def create_or_get(self, new: NewTask, now: float, claim_ttl: float) -> tuple[TaskRecord, bool]:
+        return self.accept_batch([new], [], now, claim_ttl)[0]
+
+    def accept_batch(
+        self, news: Sequence[NewTask], published: Sequence[str], now: float, claim_ttl: float
+    ) -> list[tuple[TaskRecord, bool]]:
         with self._transaction() as cur:
-            order = self._next_accept_order(cur, new.resource_keys)
+            if published:
+                if not news:
+                    self._skip_fsync(cur)  # see mark_published
+                self._mark_published_in(cur, published, now)
+            # Every key of the batch first, in the one global order: per task, a later
+            # task's lower key would invert it against another instance's batch.
+            self._lock_resources(cur, [key for new in news for key in new.resource_keys])
+            return [self._create_or_get_in(cur, new, now, claim_ttl) for new in news]
+
+    def _lock_resources(self, cur: Cursor, keys: Sequence[str]) -> None:
+        """Hold what makes accept order match commit order for these keys (PostgreSQL)."""
+
+    def _create_or_get_in(self, cur: Cursor, new: NewTask, now: float, claim_ttl: float) -> tuple[TaskRecord, bool]:
+        order = self._next_accept_order(cur, new.resource_keys)
+        cur.execute(
+            "INSERT INTO tasks (id, principal, idem_key, fingerprint, kind, payload, status, "
+            "seq, attempts, created_at, updated_at, publish_claim_until, history_pruned, "
+            "accept_order, resource_keys) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, 0, ?, ?) "
+            "ON CONFLICT (principal, idem_key) DO NOTHING",
+            (
+                new.id,
+                new.principal,
+                new.idempotency_key,
+                new.fingerprint,
+                new.kind,
+                _dumps(new.payload),
+                TaskStatus.ACCEPTED.value,
+                now,
+                now,
+                now + claim_ttl,
+                order,
+                _dumps(list(new.resource_keys)),
+            ),
+        )
+        created = cur.rowcount == 1
+        if created:
             cur.execute(
-                "INSERT INTO tasks (id, principal, idem_key, fingerprint, kind, payload, status, "
-                "seq, attempts, created_at, updated_at, publish_claim_until, history_pruned, "
-                "accept_order, resource_keys) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, 0, ?, ?) "
-                "ON CONFLICT (principal, idem_key) DO NOTHING",
-                (
-                    new.id,
-                    new.principal,
-                    new.idempotency_key,
-                    new.fingerprint,
-                    new.kind,
-                    _dumps(new.payload),
-                    TaskStatus.ACCEPTED.value,
-                    now,
-                    now,
-                    now + claim_ttl,
-                    order,
-                    _dumps(list(new.resource_keys)),
-                ),
+                "INSERT INTO task_events (task_id, seq, status, attempt, result, error, at) "
+                "VALUES (?, 0, ?, 0, NULL, NULL, ?)",
+                (new.id, TaskStatus.ACCEPTED.value, now),
             )
-            created = cur.rowcount == 1
-            if created:
+            for key in sorted(set(new.resource_keys)):
                 cur.execute(
-                    "INSERT INTO task_events (task_id, seq, status, attempt, result, error, at) "
-                    "VALUES (?, 0, ?, 0, NULL, NULL, ?)",
-                    (new.id, TaskStatus.ACCEPTED.value, now),
+                    "INSERT INTO task_resources (resource_key, accept_order, task_id) VALUES (?, ?, ?)",
+                    (key, order, new.id),
                 )
-                for key in sorted(set(new.resource_keys)):
-                    cur.execute(
-                        "INSERT INTO task_resources (resource_key, accept_order, task_id) VALUES (?, ?, ?)",
-                        (key, order, new.id),
-                    )
-            cur.execute(
-                f"SELECT {_TASK_COLUMNS} FROM tasks WHERE principal = ? AND idem_key = ?",
-                (new.principal, new.idempotency_key),
-            )
-            return _task(cur.fetchone()), created
+        cur.execute(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE principal = ? AND idem_key = ?",
+            (new.principal, new.idempotency_key),
+        )
+        return _task(cur.fetchone()), created
 
     def claim_publish(self, task_id: str, now: float, ttl: float) -> bool:
         with self._transaction() as cur:
@@ -180,12 +198,14 @@ class SqlTaskStore(TaskStore):
         """For writes whose loss in a crash is harmless: do not wait for them to be on disk."""
 
     def mark_published(self, task_id: str, now: float) -> None:
-        with self._transaction() as cur:
-            # Losing this mark in a crash costs at most one more publish of a task the
-            # workers will find already done; waiting for its fsync would cost every ack.
-            self._skip_fsync(cur)
+        # Losing this mark in a crash costs at most one more publish of a task the workers
+        # will find already done; waiting for its fsync would cost every ack.
+        self.accept_batch([], [task_id], now, 0.0)
+
+    def _mark_published_in(self, cur: Cursor, task_ids: Sequence[str], now: float) -> None:
+        for task_id in task_ids:
             cur.execute(
-                "UPDATE tasks SET published_at = ?, publish_claim_until = NULL WHERE id = ?",
+                "UPDATE tasks SET published_at = ?, publish_claim_until = NULL WHERE id = ? AND published_at IS NULL",
                 (now, task_id),
             )
 

@@ -295,3 +295,36 @@ def test_concurrent_acceptances_on_one_key_commit_in_their_order(store: TaskStor
         ready = [t.id for t in tasks[index:] if t is not None and store.take_turn(t.id, 1, NOW).ready]
         assert ready == [task.id]
         store.apply_event(event(task.id, 4, TaskStatus.SUCCEEDED))
+
+
+def test_a_group_commit_creates_in_list_order_dedupes_and_marks(store: TaskStore, counts: Products) -> None:
+    earlier = store.create_or_get(new_task(), NOW, 10)[0]
+    first, second = counts("Z", "A"), counts("A")
+    duplicate = counts("A", key=first.idempotency_key)
+    results = store.accept_batch([first, second, duplicate], [earlier.id], NOW, 10)
+    (one, created_one), (two, created_two), (three, created_three) = results
+    assert (created_one, created_two, created_three) == (True, True, False)
+    assert one.accept_order < two.accept_order and three.id == one.id  # the duplicate gets the first
+    assert store.get(earlier.id).published  # type: ignore[union-attr]
+    assert not store.get(one.id).published  # type: ignore[union-attr]
+    assert store.accept_batch([], [one.id], NOW, 10) == []
+    assert store.get(one.id).published  # type: ignore[union-attr]
+
+
+def test_concurrent_group_commits_on_shared_keys_do_not_deadlock(store: TaskStore, counts: Products) -> None:
+    # Keys in opposite orders across batches: locks are taken for the whole batch, in one order.
+    errors: list[BaseException] = []
+
+    def batch(names: list[str]) -> None:
+        try:
+            for _ in range(10):
+                store.accept_batch([counts(n) for n in names], [], time.time(), 10)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=batch, args=(names,)) for names in (["A", "B", "C"], ["C", "B", "A"])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
