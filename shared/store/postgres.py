@@ -159,6 +159,10 @@ class PostgresTaskStore(SqlTaskStore):
             cur.execute("SELECT pg_advisory_xact_lock(id) FROM unnest(?::bigint[]) AS l(id)", (locks,))
             cur.fetchall()
 
+    def _next_accept_orders(self, cur: Cursor, count: int) -> list[int]:
+        cur.execute("SELECT nextval('task_accept_order') FROM generate_series(1, ?)", (count,))
+        return sorted(int(row[0]) for row in cur.fetchall())
+
     def _next_accept_order(self, cur: Cursor, keys: Sequence[str]) -> int:
         self._lock_resources(cur, keys)  # in a batch they are held already: taken again at once
         cur.execute("SELECT nextval('task_accept_order')")

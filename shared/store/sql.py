@@ -71,6 +71,29 @@ def _task(row: Sequence[Any]) -> TaskRecord:
     )
 
 
+def _new_record(new: NewTask, order: int, now: float) -> TaskRecord:
+    """The row just inserted for ``new``, without reading it back."""
+    return TaskRecord(
+        id=new.id,
+        principal=new.principal,
+        idempotency_key=new.idempotency_key,
+        fingerprint=new.fingerprint,
+        kind=new.kind,
+        payload=new.payload,
+        status=TaskStatus.ACCEPTED,
+        seq=0,
+        attempts=0,
+        result=None,
+        error=None,
+        created_at=now,
+        updated_at=now,
+        published_at=None,
+        history_pruned=False,
+        accept_order=order,
+        resource_keys=tuple(new.resource_keys),
+    )
+
+
 class SqlTaskStore(TaskStore):
     @abc.abstractmethod
     @contextmanager
@@ -127,22 +150,50 @@ class SqlTaskStore(TaskStore):
                 if not news:
                     self._skip_fsync(cur)  # see mark_published
                 self._mark_published_in(cur, published, now)
+            if not news:
+                return []
             # Every key of the batch first, in the one global order: per task, a later
             # task's lower key would invert it against another instance's batch.
             self._lock_resources(cur, [key for new in news for key in new.resource_keys])
-            return [self._create_or_get_in(cur, new, now, claim_ttl) for new in news]
+            orders = self._next_accept_orders(cur, len(news))
+            # Set-based: a statement per table for the whole batch, not per task (on
+            # PostgreSQL each statement is a round trip).
+            created_ids = self._insert_tasks(cur, news, orders, now, claim_ttl)
+            created = [(new, order) for new, order in zip(news, orders, strict=True) if new.id in created_ids]
+            if created:
+                self._insert_rows(
+                    cur,
+                    "task_events (task_id, seq, status, attempt, result, error, at)",
+                    "(?, 0, ?, 0, NULL, NULL, ?)",
+                    [(new.id, TaskStatus.ACCEPTED.value, now) for new, _ in created],
+                )
+            holds = [(key, order, new.id) for new, order in created for key in sorted(set(new.resource_keys))]
+            if holds:
+                self._insert_rows(cur, "task_resources (resource_key, accept_order, task_id)", "(?, ?, ?)", holds)
+            results: list[tuple[TaskRecord, bool]] = []
+            for new, order in zip(news, orders, strict=True):
+                if new.id in created_ids:
+                    results.append((_new_record(new, order, now), True))
+                else:  # its (principal, key) existed, or came earlier in this batch
+                    cur.execute(
+                        f"SELECT {_TASK_COLUMNS} FROM tasks WHERE principal = ? AND idem_key = ?",
+                        (new.principal, new.idempotency_key),
+                    )
+                    results.append((_task(cur.fetchone()), False))
+            return results
 
     def _lock_resources(self, cur: Cursor, keys: Sequence[str]) -> None:
         """Hold what makes accept order match commit order for these keys (PostgreSQL)."""
 
-    def _create_or_get_in(self, cur: Cursor, new: NewTask, now: float, claim_ttl: float) -> tuple[TaskRecord, bool]:
-        order = self._next_accept_order(cur, new.resource_keys)
-        cur.execute(
-            "INSERT INTO tasks (id, principal, idem_key, fingerprint, kind, payload, status, "
-            "seq, attempts, created_at, updated_at, publish_claim_until, history_pruned, "
-            "accept_order, resource_keys) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, 0, ?, ?) "
-            "ON CONFLICT (principal, idem_key) DO NOTHING",
+    def _next_accept_orders(self, cur: Cursor, count: int) -> list[int]:
+        first = self._next_accept_order(cur, ())
+        return [first + i for i in range(count)]
+
+    def _insert_tasks(
+        self, cur: Cursor, news: Sequence[NewTask], orders: Sequence[int], now: float, claim_ttl: float
+    ) -> set[str]:
+        """Insert the tasks whose (principal, key) is new; the ids inserted."""
+        rows = [
             (
                 new.id,
                 new.principal,
@@ -156,25 +207,25 @@ class SqlTaskStore(TaskStore):
                 now + claim_ttl,
                 order,
                 _dumps(list(new.resource_keys)),
-            ),
-        )
-        created = cur.rowcount == 1
-        if created:
-            cur.execute(
-                "INSERT INTO task_events (task_id, seq, status, attempt, result, error, at) "
-                "VALUES (?, 0, ?, 0, NULL, NULL, ?)",
-                (new.id, TaskStatus.ACCEPTED.value, now),
             )
-            for key in sorted(set(new.resource_keys)):
-                cur.execute(
-                    "INSERT INTO task_resources (resource_key, accept_order, task_id) VALUES (?, ?, ?)",
-                    (key, order, new.id),
-                )
+            for new, order in zip(news, orders, strict=True)
+        ]
+        placeholders = ", ".join(["(?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, 0, ?, ?)"] * len(rows))
         cur.execute(
-            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE principal = ? AND idem_key = ?",
-            (new.principal, new.idempotency_key),
+            "INSERT INTO tasks (id, principal, idem_key, fingerprint, kind, payload, status, "
+            "seq, attempts, created_at, updated_at, publish_claim_until, history_pruned, "
+            f"accept_order, resource_keys) VALUES {placeholders} "
+            "ON CONFLICT (principal, idem_key) DO NOTHING RETURNING id",
+            [value for row in rows for value in row],
         )
-        return _task(cur.fetchone()), created
+        return {row[0] for row in cur.fetchall()}
+
+    @staticmethod
+    def _insert_rows(cur: Cursor, table: str, placeholder: str, rows: Sequence[Sequence[Any]]) -> None:
+        cur.execute(
+            f"INSERT INTO {table} VALUES {', '.join([placeholder] * len(rows))}",
+            [value for row in rows for value in row],
+        )
 
     def claim_publish(self, task_id: str, now: float, ttl: float) -> bool:
         with self._transaction() as cur:
@@ -203,10 +254,12 @@ class SqlTaskStore(TaskStore):
         self.accept_batch([], [task_id], now, 0.0)
 
     def _mark_published_in(self, cur: Cursor, task_ids: Sequence[str], now: float) -> None:
-        for task_id in task_ids:
+        for start in range(0, len(task_ids), 500):
+            chunk = task_ids[start : start + 500]
             cur.execute(
-                "UPDATE tasks SET published_at = ?, publish_claim_until = NULL WHERE id = ? AND published_at IS NULL",
-                (now, task_id),
+                "UPDATE tasks SET published_at = ?, publish_claim_until = NULL "
+                f"WHERE id IN ({', '.join(['?'] * len(chunk))}) AND published_at IS NULL",
+                (now, *chunk),
             )
 
     def release_publish_claim(self, task_id: str) -> None:
