@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from gateway.hub import Hub
 from shared.errors import CloseCode, QuotaExceeded
 from shared.events import TaskEvent
-from shared.protocol import event_frame
+from shared.protocol import encode_frame, event_frame
 
 __all__ = ["Quotas", "Session", "SessionRegistry"]
 
@@ -33,6 +33,7 @@ class Session(Protocol):
     @property
     def principal(self) -> str: ...
     def send(self, frame: dict[str, Any]) -> None: ...
+    def send_encoded(self, text: str) -> None: ...
     def shutdown(self, code: CloseCode, reason: str) -> None: ...
 
 
@@ -114,11 +115,12 @@ class SessionRegistry:
                 session.send(event_frame(event))
 
     def deliver(self, event: TaskEvent) -> None:
-        frame = event_frame(event)
+        text: str | None = None
         for session_id in self.hub.route(event):
             session = self._sessions.get(session_id)
             if session is not None:
-                session.send(frame)
+                text = text or encode_frame(event_frame(event))  # once, for every socket
+                session.send_encoded(text)
 
     def positions(self) -> dict[str, int]:
         return self.hub.positions()

@@ -16,7 +16,6 @@ wait forever for a send buffer that never drains).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import time
@@ -47,6 +46,7 @@ from shared.protocol import (
     ResumeFrame,
     SubmitFrame,
     accepted_frame,
+    encode_frame,
     error_frame,
     parse_client_frame,
 )
@@ -66,10 +66,6 @@ class _Close(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
-
-
-def _encode(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, separators=(",", ":"))
 
 
 class WsSession:
@@ -103,9 +99,12 @@ class WsSession:
 
     def send(self, frame: dict[str, Any]) -> None:
         """Queue a frame; never blocks. Over the byte bound, the client is too slow."""
+        if self.closing is None:
+            self.send_encoded(encode_frame(frame))
+
+    def send_encoded(self, text: str) -> None:
         if self.closing is not None:
             return
-        text = _encode(frame)
         self._queue.append(text)
         self._queued_bytes += len(text)
         self._pending.set()
@@ -306,7 +305,7 @@ async def _authenticate(ws: WebSocket, state: GatewayState, host: str) -> str:
         raise _Close(CloseCode.AUTH_FAILED, "first frame must be an auth frame")
     principal = _authenticated(state, frame.token, host)
     async with asyncio.timeout(state.settings.ws_send_timeout or None):
-        await ws.send_text(_encode({"type": "authenticated", "ref": frame.ref, "principal": principal}))
+        await ws.send_text(encode_frame({"type": "authenticated", "ref": frame.ref, "principal": principal}))
     return principal
 
 

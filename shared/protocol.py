@@ -29,6 +29,7 @@ __all__ = [
     "SubmitFrame",
     "accepted_frame",
     "decode_json",
+    "encode_frame",
     "error_frame",
     "event_fields",
     "event_frame",
@@ -115,6 +116,12 @@ def decode_json(data: str | bytes, what: str) -> Any:
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors too
         reason = str(exc) if "digits" in str(exc) else "it does not parse"
         raise InvalidRequest(f"The {what} is not valid JSON: {reason}.") from None
+
+
+def encode_frame(frame: dict[str, Any]) -> str:
+    """The one encoding of server frames (compact JSON); a pushed event is encoded once,
+    however many sockets get it."""
+    return json.dumps(frame, separators=(",", ":"))
 
 
 def parse_client_frame(text: str) -> ClientFrame:

@@ -3,6 +3,7 @@ that detaches before the session is told to go."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -17,12 +18,17 @@ class FakeSession:
         self.id = id
         self.principal = principal
         self.frames: list[dict[str, Any]] = []
+        self.encoded: list[str] = []
         self.closed: tuple[CloseCode, str] | None = None
         self.registry = registry
         self.attached_when_closed: bool | None = None
 
     def send(self, frame: dict[str, Any]) -> None:
         self.frames.append(frame)
+
+    def send_encoded(self, text: str) -> None:
+        self.frames.append(json.loads(text))
+        self.encoded.append(text)
 
     def shutdown(self, code: CloseCode, reason: str) -> None:
         self.closed = (code, reason)
@@ -91,3 +97,16 @@ def test_rewatching_does_not_resend_history() -> None:
     registry.watch("a", [("t1", 0)])  # a replayed resume from seq 0
     registry.finish_sync("a", "t1", [event(2), event(3)])
     assert [f["seq"] for f in session.frames] == [2, 3]
+
+
+def test_a_pushed_event_is_encoded_once_for_every_socket() -> None:
+    registry = SessionRegistry()
+    sessions = [FakeSession(f"s{n}") for n in range(3)]
+    for session in sessions:
+        registry.attach(session)
+        registry.watch(session.id, [("t1", 0)])
+        registry.finish_sync(session.id, "t1", [])
+    registry.deliver(event(2))
+    texts = [session.encoded[0] for session in sessions]
+    assert texts[0] is texts[1] is texts[2]  # the same string object: one encoding
+    assert json.loads(texts[0])["seq"] == 2
