@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uvicorn
 
-from gateway.transport import AbortableWebSocketProtocol, guarded_http_protocol
 from shared.config import Settings
 from shared.logs import configure_logging
 
@@ -20,10 +19,13 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         # httptools plus a bounded request head (size and time), see gateway/transport.py.
-        http=guarded_http_protocol(settings.max_header_bytes, settings.header_timeout),
+        http="gateway.transport:GuardedHttpProtocol",
         # websockets-sansio answers protocol violations with the RFC close codes; ours can
         # also drop a connection whose peer stopped reading.
-        ws=AbortableWebSocketProtocol,
+        ws="gateway.transport:AbortableWebSocketProtocol",
+        # Processes sharing the port, each a full gateway instance (its own store pool,
+        # publisher and relay): Python runs one core per process.
+        workers=settings.workers,
         ws_max_size=settings.ws_max_frame_bytes,
         # Frames read ahead of the app per socket (uvicorn then stops reading it): with the
         # frame size this bounds what a flooding peer makes us buffer to 8 x 64 KiB.

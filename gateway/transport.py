@@ -1,6 +1,6 @@
 """What uvicorn's protocols lack for hostile peers, added where the bytes arrive.
 
-- :func:`guarded_http_protocol`: httptools does not bound a request head at all (four
+- :class:`GuardedHttpProtocol`: httptools does not bound a request head at all (four
   unfinished 50 MB headers took the gateway from 53 to 246 MiB) and uvicorn only times out
   idle keep-alive connections, not a head sent a byte at a time. The guard answers a head
   over ``max_header_bytes`` with 431 and one not complete ``header_timeout`` seconds after
@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from typing import Any
 
@@ -22,8 +23,9 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.http11 import Request
 
 from gateway.security_headers import SECURITY_HEADERS
+from shared.config import Settings
 
-__all__ = ["ABORT_EXTENSION", "AbortableWebSocketProtocol", "GuardedHttpProtocol", "guarded_http_protocol"]
+__all__ = ["ABORT_EXTENSION", "AbortableWebSocketProtocol", "GuardedHttpProtocol"]
 
 ABORT_EXTENSION = "gateway.abort"
 _REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
@@ -32,16 +34,19 @@ _SECURITY_HEADERS = b"".join(b"%s: %s\r\n" % (k.lower().encode(), v.encode()) fo
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
-    """httptools with a bounded request head; the bounds are set by :func:`guarded_http_protocol`."""
+    """httptools with a bounded request head (``GATEWAY_MAX_HEADER_BYTES``,
+    ``GATEWAY_HEADER_TIMEOUT``). Named by import string, so uvicorn's worker processes
+    (``GATEWAY_WORKERS``) can load it; each reads the settings once."""
 
-    max_header_bytes = 0
-    header_timeout = 0.0
     _head_bytes = 0
     _in_head = True
     _head_tail = b""  # the last bytes of the previous chunk: a head's end may straddle two
     _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        settings = _settings()
+        self.max_header_bytes = settings.max_header_bytes
+        self.header_timeout = settings.header_timeout
         super().connection_made(transport)  # type: ignore[arg-type]
         self._start_head()
 
@@ -105,18 +110,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def guarded_http_protocol(max_header_bytes: int, header_timeout: float) -> type[asyncio.Protocol]:
-    """The protocol class for uvicorn's ``http=``, with both bounds (0 turns one off)."""
-    bounds = {"max_header_bytes": max_header_bytes, "header_timeout": header_timeout}
-    return type("BoundedHttpProtocol", (GuardedHttpProtocol,), bounds)
-
-
 class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         scope: Any = getattr(self, "scope", None)
         if scope is not None:  # the handshake went on to the app (it may still refuse it)
             scope["extensions"][ABORT_EXTENSION] = self.transport.abort
+
+
+@functools.cache
+def _settings() -> Settings:
+    return Settings.from_env()
 
 
 def _peer(client: tuple[str, int] | None) -> str:

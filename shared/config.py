@@ -22,6 +22,7 @@ _ENV = {
     "allowed_origins": "GATEWAY_ALLOWED_ORIGINS",
     "host": "GATEWAY_HOST",
     "port": "GATEWAY_PORT",
+    "workers": "GATEWAY_WORKERS",
     "publish_timeout": "GATEWAY_PUBLISH_TIMEOUT",
     "ws_auth_timeout": "GATEWAY_WS_AUTH_TIMEOUT",
     "ws_max_frame_bytes": "GATEWAY_WS_MAX_FRAME_BYTES",
@@ -68,6 +69,7 @@ class Settings(BaseModel):
     allowed_origins: tuple[str, ...] = ()
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = Field(default=1, ge=1)
     publish_timeout: float = 10.0
     ws_auth_timeout: float = 5.0
     ws_max_frame_bytes: int = 65536

@@ -120,12 +120,12 @@ def sequential_p50_ms(base: str, count: int = 200) -> float:
     return sorted(timings)[len(timings) // 2]
 
 
-def measure(store: str, seconds: float) -> dict[str, Any]:
+def measure(store: str, seconds: float, workers: int) -> dict[str, Any]:
     pg_url = create_pg_database() if store == "postgres" else None
     with tempfile.TemporaryDirectory() as scratch:
         url = pg_url or f"sqlite:///{scratch}/bench.sqlite3"
         try:
-            with running_stack(url, LOG_DIR / store, gateways=1, LOG_LEVEL="INFO") as stack:
+            with running_stack(url, LOG_DIR / store, gateways=1, GATEWAY_WORKERS=str(workers)) as stack:
                 stack.worker.stop()  # the gateway alone, as the issue measures it
                 sequential_p50_ms(stack.base, 20)  # warm up
                 raw = asyncio.run(raw_publish_rate(stack.env["AMQP_URL"], seconds))
@@ -136,6 +136,7 @@ def measure(store: str, seconds: float) -> dict[str, Any]:
                 drop_pg_database(pg_url)
     return {
         "store": store,
+        "gateway_processes": workers,
         "raw_confirmed_publishes_per_s": raw,
         **loaded,
         "ratio": loaded["accepts_per_s"] / raw,
@@ -147,12 +148,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--workers", type=int, default=1, help="gateway processes (GATEWAY_WORKERS)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: `apt-get install -y wrk` (make bench installs it)")
     stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
-    rows = [measure(store, args.seconds) for store in stores]
+    rows = [measure(store, args.seconds, args.workers) for store in stores]
     print(
         "\n| store | raw confirmed publishes/s | gateway 202/s | ratio | p50 / p99 at c=64 | sequential p50 | non-2xx |"
     )
