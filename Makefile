@@ -39,6 +39,9 @@ chaos: install
 
 # Figures for the README: acknowledgement throughput/latency, memory per socket, hot/cold records.
 bench: install
+	@command -v wrk >/dev/null || { echo "installing wrk from Debian's packages"; \
+	  (apt-get install -y -qq wrk || sudo apt-get install -y -qq wrk) >/dev/null; }
+	$(PY) -m tests.bench.bench_accept
 	$(PY) -m tests.bench.bench_gateway
 	$(PY) -m tests.bench.bench_order
 
