@@ -1,9 +1,9 @@
 """The WebSocket endpoint ``/v1/ws``: a thin adapter between a socket and the registry.
 
-Per connection, three tasks: a receive loop (client frames, rate-bounded), a send loop
-draining a byte-bounded queue with a time bound on every send, and a watcher for the
-close the registry decides. Nothing awaits a slow socket on behalf of others: the relay
-only puts frames in queues.
+Per connection: the endpoint's task reads frames (rate-bounded); a sender task, alive only
+while frames are queued, drains a byte-bounded queue with a time bound on every send. When
+the registry closes a session, both are cancelled and the endpoint ends the connection.
+Nothing awaits a slow socket on behalf of others: the relay only puts frames in queues.
 
 A peer that stops reading costs bounded memory and time. A send that does not complete
 within ``GATEWAY_WS_SEND_TIMEOUT`` or a queue over ``GATEWAY_WS_SEND_QUEUE_BYTES`` makes the
@@ -69,6 +69,9 @@ class _Close(Exception):
 
 
 class WsSession:
+    """One authenticated socket. An idle one holds no task of its own beyond the endpoint's
+    (the sender exists only while frames are queued) and no event objects."""
+
     def __init__(self, ws: WebSocket, state: GatewayState, principal: str) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.ws = ws
@@ -79,17 +82,14 @@ class WsSession:
         self._send_timeout = settings.ws_send_timeout or None
         self._queue: deque[str] = deque()
         self._queued_bytes = 0
-        self._pending = asyncio.Event()  # the queue has frames
-        self._room = asyncio.Event()  # the queue is at most half full
-        self._room.set()
+        self._sender: asyncio.Task[None] | None = None
+        self._main: asyncio.Task[Any] | None = None
+        self._room: asyncio.Event | None = None  # only while a resume waits for the queue to drain
         self.closing: _Close | None = None
-        self._closed = asyncio.Event()
         rate = settings.ws_frames_per_second
         self._frames = TokenBucket(rate, 2 * rate)
-        ids = settings.ws_resume_ids_per_second
-        # A full resume frame must always be possible, however low the rate.
-        self._resume_ids = TokenBucket(ids, max(2 * ids, MAX_RESUME_TASKS))
-        self._refusals = TokenBucket(1.0, _REFUSALS_BURST)
+        self._resume_ids: TokenBucket | None = None
+        self._refusals: TokenBucket | None = None
 
     @property
     def registry(self) -> SessionRegistry:
@@ -107,50 +107,67 @@ class WsSession:
             return
         self._queue.append(text)
         self._queued_bytes += len(text)
-        self._pending.set()
-        if self._queue_limit:
-            if self._queued_bytes > self._queue_limit:
-                self._close(CloseCode.SLOW_CONSUMER, f"send queue over {self._queue_limit} bytes; resume")
-            elif self._queued_bytes > self._queue_limit // 2:
-                self._room.clear()
+        if self._queue_limit and self._queued_bytes > self._queue_limit:
+            self._close(CloseCode.SLOW_CONSUMER, f"send queue over {self._queue_limit} bytes; resume")
+            return
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._drain(), name=f"ws-send:{self.id}")
 
     def shutdown(self, code: CloseCode, reason: str) -> None:
-        """Stop: drop what is queued and wake the tasks that end the connection. Only the
-        registry calls this, after it has detached the session."""
-        if self.closing is None:
-            self.closing = _Close(code, reason)
-            self._queue.clear()
-            self._queued_bytes = 0
+        """Stop: drop what is queued and stop this socket's tasks (the endpoint then ends
+        the connection). Only the registry calls this, after it has detached the session."""
+        if self.closing is not None:
+            return
+        self.closing = _Close(code, reason)
+        self._queue.clear()
+        self._queued_bytes = 0
+        if self._room is not None:
             self._room.set()
-            self._closed.set()
+        current = asyncio.current_task()
+        for task in (self._sender, self._main):
+            if task is not None and task is not current and not task.done():
+                task.cancel()
 
     # -- the connection's tasks --------------------------------------------------------
 
-    async def send_loop(self) -> None:
-        while True:
-            if not self._queue:
-                self._pending.clear()
-                await self._pending.wait()
-                continue
-            text = self._queue.popleft()
+    async def run(self) -> None:
+        """Read frames until the peer leaves (WebSocketDisconnect) or the registry closes
+        the session (the :class:`_Close` it decided)."""
+        self._main = asyncio.current_task()
+        try:
+            await self._receive_loop()
+        except asyncio.CancelledError:
+            if self.closing is None or self._main is None:
+                raise  # cancelled from outside (server shutdown): not ours to turn
+            self._main.uncancel()
+            raise self.closing from None
+        finally:
+            if self._sender is not None and not self._sender.done():
+                self._sender.cancel()
+
+    async def _drain(self) -> None:
+        while self._queue and self.closing is None:
+            text = self._queue[0]
             try:
                 async with asyncio.timeout(self._send_timeout):
                     await self.ws.send_text(text)
             except TimeoutError:
                 self._close(CloseCode.SLOW_CONSUMER, f"a send took over {self._send_timeout:g} s; resume")
                 return
+            except (OSError, RuntimeError):
+                return  # the peer is gone: the receive side gets its disconnect
+            if self.closing is not None:
+                return
+            self._queue.popleft()
             self._queued_bytes = max(0, self._queued_bytes - len(text))
-            if self._queued_bytes <= self._queue_limit // 2:
+            if self._room is not None and self._queued_bytes <= self._queue_limit // 2:
                 self._room.set()
 
-    async def close_watch(self) -> None:
-        await self._closed.wait()
-        assert self.closing is not None
-        raise self.closing
-
-    async def receive_loop(self) -> None:
+    async def _receive_loop(self) -> None:
         limit = self.state.settings.ws_max_frame_bytes
         while True:
+            if self.closing is not None:
+                raise self.closing
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
@@ -208,6 +225,10 @@ class WsSession:
         # Paced, not refused: a device back online with many open tasks resumes them all,
         # just no faster than the bound; meanwhile this socket's frames wait unread.
         count = len(frame.tasks)
+        if self._resume_ids is None:
+            ids = self.state.settings.ws_resume_ids_per_second
+            # A full resume frame must always be possible, however low the rate.
+            self._resume_ids = TokenBucket(ids, max(2 * ids, MAX_RESUME_TASKS))
         await asyncio.sleep(self._resume_ids.wait_for(count))
         self._resume_ids.take(count)
         fresh_ids = [t for t in frame.tasks if not self.registry.is_watching(self.id, t)]
@@ -249,16 +270,21 @@ class WsSession:
         """Wait until the send queue is at most half full, reading no frames from this
         socket meanwhile: a big resume paces itself to a reader that keeps up, and one that
         doesn't is closed as slow."""
-        if self._room.is_set():
+        if not self._queue_limit or self._queued_bytes <= self._queue_limit // 2:
             return
+        self._room = asyncio.Event()
         try:
             async with asyncio.timeout(self._send_timeout):
                 await self._room.wait()
         except TimeoutError:
             raise self._close(CloseCode.SLOW_CONSUMER, "client too slow; reconnect and resume") from None
+        finally:
+            self._room = None
 
     def _refuse(self, ref: str | int | None, err: QuotaExceeded) -> None:
         """An error frame for a frame over a bound; a client that keeps sending them is cut off."""
+        if self._refusals is None:
+            self._refusals = TokenBucket(1.0, _REFUSALS_BURST)
         if self._refusals.take():
             self.send(error_frame(ref, err))
         else:
@@ -331,23 +357,16 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         except QuotaExceeded as err:
             raise _Close(CloseCode.QUOTA_EXCEEDED, err.message) from None
         log.info("ws open conn=%s principal=%s peer=%s origin=%s", session.id, principal, peer, origin)
-        async with asyncio.TaskGroup() as group:
-            group.create_task(session.receive_loop())
-            group.create_task(session.send_loop())
-            group.create_task(session.close_watch())
-    except* _Close as group:
-        close = group.exceptions[0]
-        assert isinstance(close, _Close)
+        await session.run()
+    except _Close as close:
         code, reason, ours = close.code, close.reason, True
-    except* WebSocketDisconnect as group:
-        disconnect = group.exceptions[0]
-        assert isinstance(disconnect, WebSocketDisconnect)
+    except WebSocketDisconnect as disconnect:
         code, reason = disconnect.code, "client closed"
-    except* (OSError, RuntimeError):
+    except (OSError, RuntimeError):
         code, reason = 1006, "connection lost"
-    except* Exception as group:  # a bug: logged with a reference the client also gets
+    except Exception as exc:  # a bug: logged with a reference the client also gets
         reference = uuid.uuid4().hex[:12]
-        log.error("ws internal error peer=%s reference=%s", peer, reference, exc_info=group.exceptions[0])
+        log.error("ws internal error peer=%s reference=%s", peer, reference, exc_info=exc)
         code, reason, ours = CloseCode.INTERNAL_ERROR, f"internal error, reference {reference}", True
     finally:
         if session is not None:
