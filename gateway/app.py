@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from gateway import http_api
 from gateway.auth import Authenticator, OriginPolicy
@@ -31,10 +33,11 @@ from shared.config import Settings
 from shared.errors import CloseCode, GatewayError
 from shared.store import AsyncTaskStore, open_store
 
-__all__ = ["app_from_env", "create_app"]
+__all__ = ["DirectWebSocket", "app_from_env", "create_app"]
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
+WS_PATH = "/v1/ws"
 _PURGE_EVERY = 3600.0
 
 
@@ -128,7 +131,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", http_api.healthz, methods=["GET"]),
         Route("/readyz", http_api.readyz, methods=["GET"]),
         Route("/openapi.json", http_api.openapi, methods=["GET"]),
-        WebSocketRoute("/v1/ws", websocket_endpoint),
+        WebSocketRoute(WS_PATH, websocket_endpoint),  # in-process (TestClient) use; served by DirectWebSocket
         Route("/", index, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
@@ -140,6 +143,23 @@ def create_app(settings: Settings) -> Starlette:
     )
 
 
-def app_from_env() -> Starlette:
+class DirectWebSocket:
+    """``/v1/ws`` straight to its endpoint, past Starlette's middleware stack and router;
+    everything else (HTTP, lifespan) to the app. Each layer is a coroutine frame that an
+    open socket holds for its whole life, and none of them does anything for a socket (the
+    endpoint checks Origin and catches its own errors)."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == WS_PATH:
+            scope["app"] = self.app
+            await websocket_endpoint(WebSocket(scope, receive, send))
+        else:
+            await self.app(scope, receive, send)
+
+
+def app_from_env() -> DirectWebSocket:
     """Factory for ``uvicorn --factory gateway.app:app_from_env``."""
-    return create_app(Settings.from_env())
+    return DirectWebSocket(create_app(Settings.from_env()))
