@@ -91,6 +91,8 @@ class TaskHandle:
         # (minus sends a gateway provably ignored, as on a connection refused for its token);
         # row created by this process; not to be resent before this loop time ("retry later").
         self.sends = 0
+        self.posting = 0  # HTTP attempts under way (their outcome decides whether it was sent)
+        self.held = False  # being withdrawn: no transport may send it meanwhile
         self.created_here = False
         self.not_before = 0.0
         self.surfaced = False

@@ -113,7 +113,7 @@ class HttpPoller:
     async def round(self) -> None:
         now = asyncio.get_running_loop().time()
         for handle in self._ledger.unsent():
-            if handle.not_before <= now and not handle.surfaced:
+            if handle.not_before <= now and not handle.surfaced and not handle.held:
                 await self._post(handle)
         for task_id, after in self._ledger.watched().items():
             await self._poll(task_id, after)
@@ -121,6 +121,7 @@ class HttpPoller:
     async def _post(self, handle: TaskHandle) -> None:
         assert handle.key is not None
         handle.sends += 1
+        handle.posting += 1
         try:
             response = await self._http.post(
                 "/v1/tasks",
@@ -130,6 +131,8 @@ class HttpPoller:
         except (httpx.ConnectError, httpx.ConnectTimeout):
             handle.sends -= 1  # no connection, so provably not sent
             raise
+        finally:
+            handle.posting -= 1
         # Any other transport error is ambiguous (it may have arrived): it propagates, and the next
         # round resends with the same key, which the gateway answers with the same task.
         if response.status_code == 401:

@@ -20,6 +20,7 @@ from client.outbox import Outbox, OutboxEntry
 __all__ = ["Ledger"]
 
 log = logging.getLogger(__name__)
+_WITHDRAW_WAIT = 5.0
 
 
 def _canonical(kind: str | None, payload: Any) -> str:
@@ -131,11 +132,19 @@ class Ledger:
 
     async def withdraw(self, handle: TaskHandle) -> bool:
         """Remove a submission that was never written to any connection by this process and has
-        no acknowledgement. Checked and unregistered with no await in between, so no transport
-        can pick it up meanwhile. Rows loaded from an earlier run are never withdrawn: that run
-        may have sent them."""
-        never_sent = handle.status == "pending" and handle.sends == 0 and handle.created_here
-        if not never_sent or handle.surfaced:
+        no acknowledgement. It is held back from every transport first (``held``), so none can
+        pick it up while an HTTP attempt already under way resolves. Rows loaded from an
+        earlier run are never withdrawn: that run may have sent them."""
+        if handle.status != "pending" or not handle.created_here or handle.surfaced or handle.held:
+            return False
+        # An HTTP attempt under way resolves in a moment, and a refused connection proves it
+        # never arrived: hold the submission back from every transport and let it resolve.
+        handle.held = True
+        deadline = asyncio.get_running_loop().time() + _WITHDRAW_WAIT
+        while handle.posting and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        if handle.status != "pending" or handle.sends != 0 or handle.posting:
+            handle.held = False
             return False
         handle.surfaced = True
         self._unregister(handle)

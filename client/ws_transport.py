@@ -100,7 +100,7 @@ class WsSession:
         for handle in self._ledger.unsent():
             if len(self._in_flight) >= self._max_in_flight:
                 break  # the rest go as acknowledgements free the window (each one kicks)
-            if handle.entry_id in busy or handle.not_before > now or handle.surfaced:
+            if handle.entry_id in busy or handle.not_before > now or handle.surfaced or handle.held:
                 continue
             ref = f"s{next(self._refs)}"
             self._in_flight[ref] = handle
