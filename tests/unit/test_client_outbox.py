@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosedError
 
 from client.backoff import Backoff
 from client.errors import SubmissionRejected, TaskNotFound
-from client.handle import TaskEvent
+from client.handle import TaskEvent, TaskHandle
 from client.ledger import Ledger
 from client.outbox import Outbox
 from client.ws_transport import WsSession
@@ -156,6 +156,29 @@ async def test_a_submission_is_withdrawn_only_if_it_never_left(path: Path) -> No
         reloaded = Ledger(outbox, lambda: None)
         [old] = reloaded.handles()
         assert not await reloaded.withdraw(old)
+
+
+async def test_withdraw_waits_for_an_http_attempt_under_way(path: Path) -> None:
+    with Outbox(path) as outbox:
+        ledger = Ledger(outbox, lambda: None)
+        refused = await ledger.add("key-1", "sale.order.create", SALE)
+        arrived = await ledger.add("key-2", "sale.order.create", SALE)
+
+        async def attempt(handle: TaskHandle, connected: bool) -> None:
+            handle.sends += 1
+            handle.posting += 1
+            await asyncio.sleep(0.1)
+            if not connected:
+                handle.sends -= 1  # connection refused: provably never sent
+            handle.posting -= 1
+
+        posts = [asyncio.create_task(attempt(refused, False)), asyncio.create_task(attempt(arrived, True))]
+        await asyncio.sleep(0)
+        assert await ledger.withdraw(refused)  # waited for the refusal, then dropped it
+        assert not await ledger.withdraw(arrived)  # may have arrived: kept, and sendable again
+        assert not arrived.held
+        await asyncio.gather(*posts)
+        assert [e.key for e in outbox.entries()] == ["key-2"]
 
 
 def test_backoff_grows_exponentially_up_to_the_cap() -> None:
