@@ -42,6 +42,7 @@ bench: install
 	@command -v wrk >/dev/null || { echo "installing wrk from Debian's packages"; \
 	  (apt-get install -y -qq wrk || sudo apt-get install -y -qq wrk) >/dev/null; }
 	$(PY) -m tests.bench.bench_accept
+	$(PY) -m tests.bench.bench_fanout
 	$(PY) -m tests.bench.bench_gateway
 	$(PY) -m tests.bench.bench_order
 

@@ -1,0 +1,163 @@
+"""Benchmark: fan-out. One task watched by N sockets; signed task events published to the
+events exchange at a fixed rate (as a worker would); every socket receives every event.
+Reports pushed frames per second (events/s x sockets) and relay-to-socket latency (from
+the event's ``at``, stamped when published, to its arrival at a client socket).
+
+    .venv/bin/python -m tests.bench.bench_fanout --sockets 1000 --rate 30 --seconds 10
+
+The clients run in this one Python process on the same 2 cores as the gateway and
+RabbitMQ, so the figure is a floor. Figures, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import threading
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pika
+import websockets
+
+from shared.events import TaskEvent, TaskStatus, event_seq
+from shared.names import EVENTS_EXCHANGE
+from shared.signing import SIGNATURE_HEADER, EventSigner
+from tests.support.processes import ROOT
+from tests.support.stack import SIGNING_KEY, TOKENS, Stack, running_stack
+
+LOG_DIR = ROOT / "test-artifacts" / "logs" / "bench-fanout"
+HEADERS = {"Authorization": f"Bearer {TOKENS['demo']}"}
+SALE = {
+    "kind": "sale.order.create",
+    "payload": {"customer": "Demo Customer", "lines": [{"product": "DEMO-001", "quantity": 1}]},
+}
+
+
+def _publish_paced(amqp_url: str, task_id: str, rate: float, seconds: float, sent: list[int]) -> None:
+    signer = EventSigner(SIGNING_KEY.encode())
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    channel = connection.channel()
+    channel.confirm_delivery()
+    started = time.monotonic()
+    attempt = 1
+    while time.monotonic() - started < seconds:
+        attempt += 1
+        event = TaskEvent(
+            task_id=task_id, seq=event_seq(attempt, TaskStatus.RUNNING), status=TaskStatus.RUNNING, attempt=attempt
+        )
+        body = event.model_dump_json().encode()
+        channel.basic_publish(
+            EVENTS_EXCHANGE,
+            "task.running",
+            body,
+            pika.BasicProperties(delivery_mode=2, headers={SIGNATURE_HEADER: signer.sign(body)}),
+        )
+        sent.append(event.seq)
+        time.sleep(max(0.0, started + (attempt - 1) / rate - time.monotonic()))
+    connection.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _watch(ws: Any, latencies: list[float], stop: asyncio.Event) -> int:
+    received = 0
+    while not stop.is_set():
+        try:
+            text = await asyncio.wait_for(ws.recv(), 0.5)
+        except TimeoutError:
+            continue
+        frame = json.loads(text)
+        if frame.get("type") == "event":
+            received += 1
+            latencies.append(time.time() - frame["at"])
+    return received
+
+
+async def measure(stack: Stack, sockets: int, rate: float, seconds: float) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=stack.base, headers=HEADERS, timeout=10) as http:
+        response = await http.post("/v1/tasks", json=SALE, headers={"Idempotency-Key": str(uuid.uuid4())})
+        task_id = response.json()["task_id"]
+    url = stack.ws
+    conns: list[Any] = []
+    for start in range(0, sockets, 100):
+        conns += await asyncio.gather(
+            *(
+                websockets.connect(url, additional_headers=HEADERS, max_queue=None)
+                for _ in range(min(100, sockets - start))
+            )
+        )
+    for ws in conns:
+        await ws.send(json.dumps({"type": "resume", "tasks": {task_id: 0}}))
+    for ws in conns:
+        while json.loads(await ws.recv()).get("type") != "resumed":
+            pass
+    latencies: list[float] = []
+    stop = asyncio.Event()
+    watchers = [asyncio.create_task(_watch(ws, latencies, stop)) for ws in conns]
+    sent: list[int] = []
+    gateway_pid = stack.gateways[0][0].pid
+    cpu_before, own_before = _cpu_seconds(gateway_pid), time.process_time()
+    publisher = threading.Thread(target=_publish_paced, args=(stack.env["AMQP_URL"], task_id, rate, seconds, sent))
+    started = time.monotonic()
+    publisher.start()
+    await asyncio.to_thread(publisher.join)
+    await asyncio.sleep(2.0)  # let the last events arrive
+    stop.set()
+    received = sum(await asyncio.gather(*watchers))
+    elapsed = time.monotonic() - started
+    gateway_cpu = 100 * (_cpu_seconds(gateway_pid) - cpu_before) / elapsed
+    client_cpu = 100 * (time.process_time() - own_before) / elapsed
+    await asyncio.gather(*(ws.close() for ws in conns))
+    ordered = sorted(latencies)
+    return {
+        "sockets": sockets,
+        "events_published": len(sent),
+        "events_per_s": round(len(sent) / seconds, 1),
+        "frames_expected": len(sent) * sockets,
+        "frames_received": received,
+        "pushed_frames_per_s": round(received / seconds),
+        "latency_p50_ms": round(1000 * ordered[len(ordered) // 2], 1) if ordered else None,
+        "latency_p99_ms": round(1000 * ordered[int(0.99 * (len(ordered) - 1))], 1) if ordered else None,
+        "elapsed_s": round(elapsed, 1),
+        "gateway_cpu_percent": round(gateway_cpu),
+        "client_cpu_percent": round(client_cpu),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sockets", type=int, default=1000)
+    parser.add_argument("--rate", type=float, nargs="+", default=[5.0, 30.0], help="events per second")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        with running_stack(f"sqlite:///{scratch}/fanout.sqlite3", LOG_DIR, gateways=1) as stack:
+            stack.worker.stop()
+            for rate in args.rate:
+                rows.append(asyncio.run(measure(stack, args.sockets, rate, args.seconds)))
+    print("\n| sockets | events/s | pushed/s | received / expected | latency p50 / p99 | gateway CPU | client CPU |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['sockets']} | {r['events_per_s']} | {r['pushed_frames_per_s']:,} | "
+            f"{r['frames_received']:,} / {r['frames_expected']:,} | "
+            f"{r['latency_p50_ms']} ms / {r['latency_p99_ms']} ms | "
+            f"{r['gateway_cpu_percent']} % | {r['client_cpu_percent']} % |"
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
