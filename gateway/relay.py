@@ -69,10 +69,6 @@ class EventRelay:
     def ready(self) -> bool:
         return self.link.up.is_set()
 
-    @property
-    def consuming(self) -> bool:
-        return self._consumer_tag is not None
-
     def _down(self) -> None:
         self._live = None
         self._store_queue = None
@@ -143,9 +139,9 @@ class EventRelay:
             live = self._live
             if live is not None:
                 try:
-                    announcement = aio_pika.Message(
-                        message.body, headers={SIGNATURE_HEADER: self._signer.sign(message.body)}
-                    )
+                    # The worker's signature, verified above, travels on with the body.
+                    signature = (message.headers or {})[SIGNATURE_HEADER]
+                    announcement = aio_pika.Message(message.body, headers={SIGNATURE_HEADER: signature})
                     await live.publish(announcement, routing_key="")
                 except Exception as exc:  # stored already; sockets resync on reconnect
                     log.warning("live announce failed task=%s (%r)", event.task_id, exc)

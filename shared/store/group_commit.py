@@ -58,9 +58,11 @@ class GroupCommit:
     async def _drain(self) -> None:
         while self._creates or self._marks:
             ttl = self._creates[0][1] if self._creates else 0.0
-            batch = [c for c in self._creates[:MAX_BATCH] if c[1] == ttl]
-            taken = {id(c) for c in batch}
-            self._creates = [c for c in self._creates if id(c) not in taken]
+            batch: list[tuple[NewTask, float, asyncio.Future[Accepted]]] = []
+            rest: list[tuple[NewTask, float, asyncio.Future[Accepted]]] = []
+            for item in self._creates:  # one claim TTL per batch, in arrival order
+                (batch if item[1] == ttl and len(batch) < MAX_BATCH else rest).append(item)
+            self._creates = rest
             marks, self._marks = self._marks[: 4 * MAX_BATCH], self._marks[4 * MAX_BATCH :]
             try:
                 results = await self._run_batch([new for new, _, _ in batch], marks, time.time(), ttl)
