@@ -12,6 +12,7 @@ from typing import ParamSpec, TypeVar
 from shared.events import TaskEvent
 from shared.store.base import TaskStore
 from shared.store.group_commit import GroupCommit
+from shared.store.read_batch import ReadBatcher
 from shared.store.records import NewTask, PurgeReport, TaskRecord
 
 __all__ = ["AsyncTaskStore"]
@@ -25,6 +26,7 @@ class AsyncTaskStore:
         self.sync = store
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="store")
         self._accepts = GroupCommit(lambda *args: self._run(self.sync.accept_batch, *args))
+        self._reads = ReadBatcher(self._run)
 
     async def _run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         loop = asyncio.get_running_loop()
@@ -51,10 +53,11 @@ class AsyncTaskStore:
         await self._run(self.sync.release_publish_claim, task_id)
 
     async def get(self, task_id: str) -> TaskRecord | None:
-        return await self._run(self.sync.get, task_id)
+        """Batched with every read waiting at that moment (read_batch.py)."""
+        return await self._reads.call(self.sync.get, task_id)
 
     async def events_after(self, task_id: str, after_seq: int, limit: int = 1000) -> list[TaskEvent]:
-        return await self._run(self.sync.events_after, task_id, after_seq, limit)
+        return await self._reads.call(self.sync.events_after, task_id, after_seq, limit)
 
     async def apply_event(self, event: TaskEvent) -> bool:
         return await self._run(self.sync.apply_event, event)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from shared.events import FINAL_STATUSES, ErrorInfo, TaskEvent, TaskStatus
@@ -101,6 +101,11 @@ class SqlTaskStore(TaskStore):
         """One transaction; commits on success, rolls back on error, and turns driver
         errors into StoreUnavailable."""
         yield NotImplemented
+
+    def _snapshot(self) -> AbstractContextManager[Cursor]:
+        """A consistent read that takes no write lock (SQLite: a deferred transaction,
+        so readers neither queue behind the writer nor behind each other)."""
+        return self._transaction()
 
     @abc.abstractmethod
     def _ddl(self) -> list[str]: ...
@@ -267,13 +272,13 @@ class SqlTaskStore(TaskStore):
             cur.execute("UPDATE tasks SET publish_claim_until = NULL WHERE id = ?", (task_id,))
 
     def get(self, task_id: str) -> TaskRecord | None:
-        with self._transaction() as cur:
+        with self._snapshot() as cur:
             cur.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
             row = cur.fetchone()
             return None if row is None else _task(row)
 
     def events_after(self, task_id: str, after_seq: int, limit: int = 1000) -> list[TaskEvent]:
-        with self._transaction() as cur:
+        with self._snapshot() as cur:
             cur.execute(
                 "SELECT task_id, seq, status, attempt, result, error, at FROM task_events "
                 "WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from shared.errors import StoreUnavailable
@@ -103,11 +103,11 @@ class SqliteTaskStore(SqlTaskStore):
         return conn
 
     @contextmanager
-    def _transaction(self) -> Iterator[Cursor]:
+    def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[Cursor]:
         try:
             conn = self._connection()
             cur = conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
+            cur.execute(begin)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"SQLite store unavailable: {exc}") from exc
         try:
@@ -121,6 +121,11 @@ class SqliteTaskStore(SqlTaskStore):
             raise
         finally:
             cur.close()
+
+    def _snapshot(self) -> AbstractContextManager[Cursor]:
+        # WAL: a deferred transaction reads a snapshot without the write lock, so reads
+        # (polls, resumes) never queue behind the group-commit writer or one another.
+        return self._transaction("BEGIN DEFERRED")
 
     def _ddl(self) -> list[str]:
         return _DDL

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import tempfile
 import threading
 import time
@@ -28,6 +27,7 @@ import websockets
 from shared.events import TaskEvent, TaskStatus, event_seq
 from shared.names import EVENTS_EXCHANGE
 from shared.signing import SIGNATURE_HEADER, EventSigner
+from tests.bench.figures import cpu_seconds
 from tests.support.processes import ROOT
 from tests.support.stack import SIGNING_KEY, TOKENS, Stack, running_stack
 
@@ -61,11 +61,6 @@ def _publish_paced(amqp_url: str, task_id: str, rate: float, seconds: float, sen
         sent.append(event.seq)
         time.sleep(max(0.0, started + (attempt - 1) / rate - time.monotonic()))
     connection.close()
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _watch(ws: Any, latencies: list[float], stop: asyncio.Event) -> int:
@@ -105,7 +100,7 @@ async def measure(stack: Stack, sockets: int, rate: float, seconds: float) -> di
     watchers = [asyncio.create_task(_watch(ws, latencies, stop)) for ws in conns]
     sent: list[int] = []
     gateway_pid = stack.gateways[0][0].pid
-    cpu_before, own_before = _cpu_seconds(gateway_pid), time.process_time()
+    cpu_before, own_before = cpu_seconds(gateway_pid), time.process_time()
     publisher = threading.Thread(target=_publish_paced, args=(stack.env["AMQP_URL"], task_id, rate, seconds, sent))
     started = time.monotonic()
     publisher.start()
@@ -114,7 +109,7 @@ async def measure(stack: Stack, sockets: int, rate: float, seconds: float) -> di
     stop.set()
     received = sum(await asyncio.gather(*watchers))
     elapsed = time.monotonic() - started
-    gateway_cpu = 100 * (_cpu_seconds(gateway_pid) - cpu_before) / elapsed
+    gateway_cpu = 100 * (cpu_seconds(gateway_pid) - cpu_before) / elapsed
     client_cpu = 100 * (time.process_time() - own_before) / elapsed
     await asyncio.gather(*(ws.close() for ws in conns))
     ordered = sorted(latencies)

@@ -1,0 +1,75 @@
+"""Batched reads: many small store reads share one hop to the store's threads.
+
+Each ``run_in_executor`` costs the event loop a thread hand-over (a future, a condition,
+a wake-up): under a resume storm or many polls that costs more CPU than the read itself.
+Here a read that arrives while ``max_hops`` hops are already out waits for the next one,
+which carries every read queued by then (up to ``max_batch``), so N concurrent reads cost
+about N / batch hops; a lone read still goes at once, on a hop of its own. Several hops
+stay in flight so a slow database round trip does not hold up every other read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, TypeVar
+
+__all__ = ["ReadBatcher"]
+
+T = TypeVar("T")
+Outcome = tuple[bool, Any]  # (True, value) or (False, exception)
+RunInThread = Callable[[Callable[[], list[Outcome]]], Awaitable[list[Outcome]]]
+
+
+def _outcomes(thunks: list[Callable[[], Any]]) -> list[Outcome]:
+    results: list[Outcome] = []
+    for thunk in thunks:
+        try:
+            results.append((True, thunk()))
+        except Exception as exc:  # each read fails alone; the caller re-raises it
+            results.append((False, exc))
+    return results
+
+
+class ReadBatcher:
+    def __init__(self, run_in_thread: RunInThread, *, max_hops: int = 4, max_batch: int = 256) -> None:
+        self._run = run_in_thread
+        self._max_hops = max_hops
+        self._max_batch = max_batch
+        self._queue: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
+        self._hops = 0
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append((partial(fn, *args), future))
+        if self._hops < self._max_hops:
+            self._hops += 1
+            asyncio.create_task(self._hop(), name="store-read-batch")
+        return await future
+
+    async def _hop(self) -> None:
+        try:
+            while self._queue:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                try:
+                    outcomes = await self._run(partial(_outcomes, [thunk for thunk, _ in batch]))
+                except Exception as exc:  # the hop itself failed (pool shut down): every read in it did
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                except BaseException:
+                    for _, future in batch:
+                        future.cancel()
+                    raise
+                for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                    if future.done():  # its caller was cancelled
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+        finally:
+            self._hops -= 1

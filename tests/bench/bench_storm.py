@@ -1,0 +1,207 @@
+"""Benchmark: the resume storm. N devices each hold one open task; the gateway restarts;
+all N reconnect at once and resume their task from seq 0. Reports how long until every
+one of them had its ``resumed`` answer, per-client latency, errors, and the gateway's CPU.
+
+    .venv/bin/python -m tests.bench.bench_storm --clients 10000
+
+The clients are lean raw WebSockets (asyncio streams, a hand-built handshake and frames)
+in this one Python process, on the same 2 cores as the gateway and RabbitMQ, so the figure
+is a floor. The worker is stopped: every task is ``queued`` with one stored event, so each
+resume gets a ``resumed`` frame and one ``event`` frame. Figures, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import struct
+import tempfile
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.bench.figures import cpu_seconds, percentile_ms
+from tests.support.processes import ROOT, start_gateway
+from tests.support.services import create_pg_database, drop_pg_database
+from tests.support.stack import TOKENS, Stack, running_stack
+
+LOG_DIR = ROOT / "test-artifacts" / "logs" / "bench-storm"
+
+
+async def _submit_tasks(base: str, count: int, concurrency: int = 64) -> list[str]:
+    ids: list[str] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": f"Bearer {TOKENS['demo']}"}
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits, headers=headers) as http:
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def one(index: int) -> None:
+            # One record per device, so no task waits on another's turn.
+            lines = [{"product": f"DEMO-{index:06d}", "quantity": 1}]
+            body = {"kind": "inventory.adjust", "payload": {"location": "WH/Stock", "lines": lines}}
+            async with semaphore:
+                response = await http.post("/v1/tasks", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+            response.raise_for_status()
+            ids.append(response.json()["task_id"])
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+    return ids
+
+
+def _masked_text_frame(text: str) -> bytes:
+    payload = text.encode()
+    mask = os.urandom(4)
+    length = len(payload)
+    header = bytes([0x81, 0x80 | length]) if length < 126 else bytes([0x81, 0x80 | 126]) + struct.pack("!H", length)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return header + mask + masked
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    first, second = await reader.readexactly(2)
+    length = second & 0x7F
+    if length == 126:
+        (length,) = struct.unpack("!H", await reader.readexactly(2))
+    elif length == 127:
+        (length,) = struct.unpack("!Q", await reader.readexactly(8))
+    return first & 0x0F, await reader.readexactly(length)
+
+
+class _Device:
+    """One reconnecting device: handshake, ``resume {task: 0}``, wait for ``resumed``."""
+
+    def __init__(self, host: str, port: int, task_id: str) -> None:
+        self.host, self.port, self.task_id = host, port, task_id
+        self.writer: asyncio.StreamWriter | None = None
+        self.latency: float | None = None
+        self.error: str | None = None
+
+    async def storm(self, gate: asyncio.Semaphore) -> None:
+        started = time.perf_counter()
+        try:
+            async with gate:  # connects in flight at once (the listen backlog is finite)
+                reader, self.writer = await asyncio.open_connection(self.host, self.port)
+                key = base64.b64encode(os.urandom(16)).decode()
+                self.writer.write(
+                    (
+                        f"GET /v1/ws HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
+                        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                        f"Authorization: Bearer {TOKENS['demo']}\r\n\r\n"
+                    ).encode()
+                )
+                head = await reader.readuntil(b"\r\n\r\n")
+                if not head.startswith(b"HTTP/1.1 101"):
+                    raise ConnectionError(head.split(b"\r\n", 1)[0].decode())
+            self.writer.write(_masked_text_frame(json.dumps({"type": "resume", "tasks": {self.task_id: 0}})))
+            while True:
+                opcode, payload = await _read_frame(reader)
+                if opcode == 0x8:
+                    raise ConnectionError(f"closed {struct.unpack('!H', payload[:2])[0] if payload else ''}")
+                if opcode == 0x1 and b'"resumed"' in payload:
+                    self.latency = time.perf_counter() - started
+                    return
+        except (OSError, asyncio.IncompleteReadError, ConnectionError) as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.transport.abort()
+
+
+async def _storm(base: str, task_ids: list[str], connects_in_flight: int, gateway_pid: int) -> dict[str, Any]:
+    host, port = base.removeprefix("http://").split(":")
+    devices = [_Device(host, int(port), task_id) for task_id in task_ids]
+    gate = asyncio.Semaphore(connects_in_flight)
+    cpu_before = cpu_seconds(gateway_pid)
+    started = time.perf_counter()
+    await asyncio.gather(*(device.storm(gate) for device in devices))
+    elapsed = time.perf_counter() - started
+    gateway_cpu = cpu_seconds(gateway_pid) - cpu_before
+    for device in devices:
+        device.close()
+    latencies = [d.latency for d in devices if d.latency is not None]
+    errors: dict[str, int] = {}
+    for device in devices:
+        if device.error:
+            errors[device.error] = errors.get(device.error, 0) + 1
+    return {
+        "clients": len(devices),
+        "answered": len(latencies),
+        "all_answered_s": round(max(latencies), 2) if latencies else None,
+        "storm_s": round(elapsed, 2),
+        "latency_p50_ms": percentile_ms(latencies, 0.5),
+        "latency_p99_ms": percentile_ms(latencies, 0.99),
+        "errors": errors,
+        "gateway_cpu_s": round(gateway_cpu, 2),
+        "gateway_cpu_ms_per_resume": round(1000 * gateway_cpu / max(1, len(latencies)), 2),
+    }
+
+
+def _restart_gateway(stack: Stack) -> int:
+    """Stop the gateway (SIGTERM: it closes its sockets) and start a new one on the same port."""
+    proc, base = stack.gateways[0]
+    proc.stop()
+    port = int(base.rsplit(":", 1)[1])
+    new, _ = start_gateway(stack.env, stack.log_dir, port=port, name="gateway-restarted")
+    stack.gateways[0] = (new, base)
+    return new.pid
+
+
+def measure(store: str, clients: int, connects_in_flight: int, workers: int) -> dict[str, Any]:
+    pg_url = create_pg_database() if store == "postgres" else None
+    overrides = {
+        # One tenant holds all the devices here; the default quotas would (rightly) refuse it.
+        "GATEWAY_MAX_SOCKETS_PER_TENANT": str(clients + 100),
+        "GATEWAY_MAX_WATCHES_PER_TENANT": str(clients + 100),
+        "GATEWAY_WORKERS": str(workers),
+        "LOG_LEVEL": "WARNING",
+    }
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            url = pg_url or f"sqlite:///{scratch}/storm.sqlite3"
+            with running_stack(url, LOG_DIR / store, gateways=1, **overrides) as stack:
+                stack.worker.stop()
+                task_ids = asyncio.run(_submit_tasks(stack.base, clients))
+                gateway_pid = _restart_gateway(stack)
+                result = asyncio.run(_storm(stack.base, task_ids, connects_in_flight, gateway_pid))
+    finally:
+        if pg_url:
+            drop_pg_database(pg_url)
+    return {"store": store, "gateway_processes": workers, "connects_in_flight": connects_in_flight, **result}
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| store | processes | clients | answered | all answered | p50 / p99 | gateway CPU per resume | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['store']} | {r['gateway_processes']} | {r['clients']:,} | {r['answered']:,} | "
+            f"{r['all_answered_s']} s | {r['latency_p50_ms']} ms / {r['latency_p99_ms']} ms | "
+            f"{r['gateway_cpu_ms_per_resume']} ms | {sum(r['errors'].values())} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=10_000)
+    parser.add_argument("--in-flight", type=int, default=500, help="connects in flight at once")
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--workers", type=int, default=1, help="gateway processes (GATEWAY_WORKERS)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    rows = [measure(args.store, args.clients, args.in_flight, args.workers)]
+    print(table(rows))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
