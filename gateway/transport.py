@@ -117,6 +117,13 @@ class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None:  # the handshake went on to the app (it may still refuse it)
             scope["extensions"][ABORT_EXTENSION] = self.transport.abort
 
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if self.handshake_complete and getattr(self, "response", None) is not None:
+            # The handshake is written: nothing reads its request or response again, and
+            # an idle socket should not hold them (about 2 KiB each) for its whole life.
+            self.request = self.response = None  # type: ignore[assignment]
+
 
 @functools.cache
 def _settings() -> Settings:

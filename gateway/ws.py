@@ -351,6 +351,10 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     code, reason, ours = 1000, "client closed", False
     try:
         principal = await _authenticate(ws, state, host)
+        # The handshake's head is read (origin, token): an idle socket should not carry it
+        # for its whole life (about 1.5 KiB of header tuples per socket).
+        ws.scope["headers"] = []
+        ws.__dict__.pop("_headers", None)
         session = WsSession(ws, state, principal)
         try:
             state.registry.attach(session)

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
-import os
-import struct
 import tempfile
 import time
 import uuid
@@ -26,6 +23,7 @@ from typing import Any
 import httpx
 
 from tests.bench.figures import cpu_seconds, percentile_ms
+from tests.bench.lean_ws import LeanWebSocket
 from tests.support.processes import ROOT, start_gateway
 from tests.support.services import create_pg_database, drop_pg_database
 from tests.support.stack import TOKENS, Stack, running_stack
@@ -53,31 +51,12 @@ async def _submit_tasks(base: str, count: int, concurrency: int = 64) -> list[st
     return ids
 
 
-def _masked_text_frame(text: str) -> bytes:
-    payload = text.encode()
-    mask = os.urandom(4)
-    length = len(payload)
-    header = bytes([0x81, 0x80 | length]) if length < 126 else bytes([0x81, 0x80 | 126]) + struct.pack("!H", length)
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return header + mask + masked
-
-
-async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    first, second = await reader.readexactly(2)
-    length = second & 0x7F
-    if length == 126:
-        (length,) = struct.unpack("!H", await reader.readexactly(2))
-    elif length == 127:
-        (length,) = struct.unpack("!Q", await reader.readexactly(8))
-    return first & 0x0F, await reader.readexactly(length)
-
-
 class _Device:
     """One reconnecting device: handshake, ``resume {task: 0}``, wait for ``resumed``."""
 
     def __init__(self, host: str, port: int, task_id: str) -> None:
         self.host, self.port, self.task_id = host, port, task_id
-        self.writer: asyncio.StreamWriter | None = None
+        self.ws: LeanWebSocket | None = None
         self.latency: float | None = None
         self.error: str | None = None
 
@@ -85,32 +64,16 @@ class _Device:
         started = time.perf_counter()
         try:
             async with gate:  # connects in flight at once (the listen backlog is finite)
-                reader, self.writer = await asyncio.open_connection(self.host, self.port)
-                key = base64.b64encode(os.urandom(16)).decode()
-                self.writer.write(
-                    (
-                        f"GET /v1/ws HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
-                        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                        f"Authorization: Bearer {TOKENS['demo']}\r\n\r\n"
-                    ).encode()
-                )
-                head = await reader.readuntil(b"\r\n\r\n")
-                if not head.startswith(b"HTTP/1.1 101"):
-                    raise ConnectionError(head.split(b"\r\n", 1)[0].decode())
-            self.writer.write(_masked_text_frame(json.dumps({"type": "resume", "tasks": {self.task_id: 0}})))
-            while True:
-                opcode, payload = await _read_frame(reader)
-                if opcode == 0x8:
-                    raise ConnectionError(f"closed {struct.unpack('!H', payload[:2])[0] if payload else ''}")
-                if opcode == 0x1 and b'"resumed"' in payload:
-                    self.latency = time.perf_counter() - started
-                    return
+                self.ws = await LeanWebSocket.connect(self.host, self.port)
+            self.ws.send_text(json.dumps({"type": "resume", "tasks": {self.task_id: 0}}))
+            await self.ws.read_until(b'"resumed"')
+            self.latency = time.perf_counter() - started
         except (OSError, asyncio.IncompleteReadError, ConnectionError) as exc:
             self.error = f"{type(exc).__name__}: {exc}"
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.transport.abort()
+        if self.ws is not None:
+            self.ws.abort()
 
 
 async def _storm(base: str, task_ids: list[str], connects_in_flight: int, gateway_pid: int) -> dict[str, Any]:
