@@ -37,13 +37,12 @@ test: lint types
 chaos: install
 	$(PY) -m tests.chaos --profile full
 
-# Figures for the README: acknowledgement throughput/latency, memory per socket, hot/cold records.
+# Figures for the README: the five accept-path figures in one table (accept ratio, idle
+# sockets, fan-out, resume storm, end-to-end overhead), then hot versus cold records.
 bench: install
 	@command -v wrk >/dev/null || { echo "installing wrk from Debian's packages"; \
 	  (apt-get install -y -qq wrk || sudo apt-get install -y -qq wrk) >/dev/null; }
-	$(PY) -m tests.bench.bench_accept
-	$(PY) -m tests.bench.bench_fanout
-	$(PY) -m tests.bench.bench_gateway
+	$(PY) -m tests.bench $(BENCH_ARGS)
 	$(PY) -m tests.bench.bench_order
 
 clean:

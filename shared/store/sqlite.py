@@ -89,6 +89,10 @@ class SqliteTaskStore(SqlTaskStore):
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # Writers of this process queue here, woken the moment the last one commits,
+        # instead of in SQLite's busy handler, which polls with sleeps growing to 100 ms.
+        # Other processes sharing the file still meet the busy handler.
+        self._writer = threading.Lock()
 
     def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -104,6 +108,18 @@ class SqliteTaskStore(SqlTaskStore):
 
     @contextmanager
     def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[Cursor]:
+        writer = self._writer if begin == "BEGIN IMMEDIATE" else None
+        if writer is not None:
+            writer.acquire()
+        try:
+            with self._begun(begin) as cur:
+                yield cur
+        finally:
+            if writer is not None:
+                writer.release()
+
+    @contextmanager
+    def _begun(self, begin: str) -> Iterator[Cursor]:
         try:
             conn = self._connection()
             cur = conn.cursor()

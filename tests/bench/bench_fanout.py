@@ -128,6 +128,16 @@ async def measure(stack: Stack, sockets: int, rate: float, seconds: float) -> di
     }
 
 
+def run(sockets: int, rates: list[float], seconds: float) -> list[dict[str, Any]]:
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        with running_stack(f"sqlite:///{scratch}/fanout.sqlite3", LOG_DIR, gateways=1) as stack:
+            stack.worker.stop()
+            for rate in rates:
+                rows.append(asyncio.run(measure(stack, sockets, rate, seconds)))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sockets", type=int, default=1000)
@@ -135,12 +145,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rows = []
-    with tempfile.TemporaryDirectory() as scratch:
-        with running_stack(f"sqlite:///{scratch}/fanout.sqlite3", LOG_DIR, gateways=1) as stack:
-            stack.worker.stop()
-            for rate in args.rate:
-                rows.append(asyncio.run(measure(stack, args.sockets, rate, args.seconds)))
+    rows = run(args.sockets, args.rate, args.seconds)
     print("\n| sockets | events/s | pushed/s | received / expected | latency p50 / p99 | gateway CPU | client CPU |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
