@@ -8,7 +8,9 @@
 - :class:`AbortableWebSocketProtocol`: ``transport.close()`` waits for the send buffer to
   drain, which never happens if the peer stopped reading. The session needs to drop such
   a connection at once, so the protocol hands it ``transport.abort`` in the ASGI scope's
-  extensions under :data:`ABORT_EXTENSION`.
+  extensions under :data:`ABORT_EXTENSION`. It also hands over a synchronous
+  ``send_text_now`` (:data:`SEND_NOW_EXTENSION`) so a pushed frame costs one call, not a
+  task and an await, while the socket keeps up.
 """
 
 from __future__ import annotations
@@ -16,18 +18,21 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import socket
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
 from websockets.http11 import Request
 
 from gateway.security_headers import SECURITY_HEADERS
 from shared.config import Settings
 
-__all__ = ["ABORT_EXTENSION", "AbortableWebSocketProtocol", "GuardedHttpProtocol"]
+__all__ = ["ABORT_EXTENSION", "SEND_NOW_EXTENSION", "AbortableWebSocketProtocol", "GuardedHttpProtocol"]
 
 ABORT_EXTENSION = "gateway.abort"
+SEND_NOW_EXTENSION = "gateway.send_text_now"
 _REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 _CODES = {400: "invalid_request", 408: "request_timeout", 431: "headers_too_large"}
 _SECURITY_HEADERS = b"".join(b"%s: %s\r\n" % (k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items())
@@ -111,11 +116,41 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
 
 class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        size = _settings().ws_kernel_send_buffer_bytes
+        sock = transport.get_extra_info("socket")
+        if size and sock is not None:
+            # A fixed kernel buffer (no autotuning): what a peer that stops reading makes
+            # the kernel hold is bounded, and it is found slow (4008) once that is full.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         scope: Any = getattr(self, "scope", None)
         if scope is not None:  # the handshake went on to the app (it may still refuse it)
             scope["extensions"][ABORT_EXTENSION] = self.transport.abort
+            scope["extensions"][SEND_NOW_EXTENSION] = self.send_text_now
+
+    def send_text_now(self, text: str) -> bool:
+        """Write a text frame at once, without a coroutine, if the socket takes it without
+        waiting: handshake done, no close sent, and the transport below its high-water mark
+        (uvicorn clears ``writable`` above it). False: use the ASGI send, which waits.
+        A push to 1,000 sockets is then 1,000 plain calls, not 1,000 tasks and awaits."""
+        if (
+            self.disconnected
+            or not self.handshake_complete
+            or self.close_sent
+            or self.initial_response is not None
+            or not self.writable.is_set()
+        ):
+            return False
+        try:
+            self.conn.send_text(text.encode())
+        except InvalidState:
+            return False
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
 
     async def send(self, message: Any) -> None:
         await super().send(message)

@@ -30,7 +30,7 @@ from gateway.auth import bearer_token
 from gateway.limits import TokenBucket
 from gateway.registry import SessionRegistry
 from gateway.state import GatewayState, gateway_state
-from gateway.transport import ABORT_EXTENSION
+from gateway.transport import ABORT_EXTENSION, SEND_NOW_EXTENSION
 from shared.errors import (
     AuthenticationFailed,
     CloseCode,
@@ -81,6 +81,9 @@ class WsSession:
         self._queue_limit = settings.ws_send_queue_bytes
         self._send_timeout = settings.ws_send_timeout or None
         self._queue: deque[str] = deque()
+        # Frames go straight to the transport while it takes them (uvicorn's protocol, see
+        # transport.py); the queue and the sender task are for a socket that is behind.
+        self._send_now: Callable[[str], bool] | None = ws.scope.get("extensions", {}).get(SEND_NOW_EXTENSION)
         self._queued_bytes = 0
         self._sender: asyncio.Task[None] | None = None
         self._main: asyncio.Task[Any] | None = None
@@ -104,6 +107,8 @@ class WsSession:
 
     def send_encoded(self, text: str) -> None:
         if self.closing is not None:
+            return
+        if not self._queue and self._send_now is not None and self._send_now(text):
             return
         self._queue.append(text)
         self._queued_bytes += len(text)

@@ -28,6 +28,7 @@ _ENV = {
     "ws_max_frame_bytes": "GATEWAY_WS_MAX_FRAME_BYTES",
     "ws_send_queue_bytes": "GATEWAY_WS_SEND_QUEUE_BYTES",
     "ws_send_timeout": "GATEWAY_WS_SEND_TIMEOUT",
+    "ws_kernel_send_buffer_bytes": "GATEWAY_WS_KERNEL_SEND_BUFFER_BYTES",
     "ws_frames_per_second": "GATEWAY_WS_FRAMES_PER_SECOND",
     "ws_resume_ids_per_second": "GATEWAY_WS_RESUME_IDS_PER_SECOND",
     "max_watches_per_socket": "GATEWAY_MAX_WATCHES_PER_SOCKET",
@@ -76,6 +77,9 @@ class Settings(BaseModel):
     # Bounds on what a peer can make the gateway hold (README "Limits"); 0 turns one off.
     ws_send_queue_bytes: int = Field(default=1_048_576, ge=0)
     ws_send_timeout: float = Field(default=10.0, ge=0)
+    # The kernel's send buffer per WebSocket (SO_SNDBUF): autotuned, it grows to
+    # net.ipv4.tcp_wmem's max (4 MiB here) for a peer that stops reading.
+    ws_kernel_send_buffer_bytes: int = Field(default=131_072, ge=0)
     ws_frames_per_second: float = Field(default=200.0, ge=0)
     ws_resume_ids_per_second: float = Field(default=2000.0, ge=0)
     max_watches_per_socket: int = Field(default=10_000, ge=0)
