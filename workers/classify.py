@@ -110,11 +110,12 @@ def _http_error(exc: urllib.error.HTTPError) -> Classified:
 def _json2_error(exc: Json2Error) -> Classified:
     # Odoo's error object: Odoo itself answered, after rolling the request back, so its name
     # decides, exactly as on JSON-RPC (a 500 SerializationFailure is transient, not ambiguous).
+    hint = "is ODOO_URL right, and does this Odoo offer JSON-2, i.e. 19.0 or later? (ODOO_API=auto picks for you)"
+    if exc.status == 404 and exc.name in ("", "werkzeug.exceptions.NotFound"):
+        return Classified(FailureClass.PERMANENT, "odoo_not_found", f"Odoo answered 404 to {exc.where}: {hint}")
     if exc.name and exc.status not in _TRANSIENT_HTTP:
         return _rpc_error(exc.name, exc.message)
-    return _http_status(
-        exc.status, f"{exc.message} (is ODOO_URL right, and does this Odoo offer JSON-2, i.e. 19.0 or later?)"
-    )
+    return _http_status(exc.status, f"{exc.message} ({hint})")
 
 
 def _httpx_error(exc: httpx.TransportError) -> Classified:

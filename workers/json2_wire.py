@@ -88,5 +88,18 @@ def read_reply(status: int, text: str, where: str) -> Any:
     A 2xx answer that is not JSON raises ``json.JSONDecodeError`` (ambiguous: a proxy may
     have answered for an Odoo that committed)."""
     if 200 <= status < 300:
-        return json.loads(text)
+        value = json.loads(text)
+        if isinstance(value, dict) and value.get("jsonrpc") == "2.0" and isinstance(value.get("error"), dict):
+            # Not a JSON-2 answer: Odoo 17/18 has no /json/2 route and answers a JSON request it
+            # cannot route with a JSON-RPC error, with HTTP 200 (werkzeug NotFound, code 404).
+            error = value["error"]
+            data = error.get("data") if isinstance(error.get("data"), dict) else {}
+            code = error.get("code")
+            raise Json2Error(
+                code if code == 404 else status,
+                str(data.get("name", "")),
+                str(data.get("message", error.get("message", ""))),
+                where,
+            )
+        return value
     raise _error_of(status, text, where)
