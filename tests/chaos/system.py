@@ -341,7 +341,7 @@ def random_odoo_fault(rng: random.Random) -> dict[str, Any]:
     """One transient or ambiguous Odoo fault on one of the calls a task makes."""
     target = rng.choice(
         [("sale.order", "create")] * 4
-        + [("sale.order", "search_read"), ("res.partner", "search"), ("product.product", "search_read")]
+        + [("sale.order", "search_read"), ("res.partner", "search_read"), ("product.product", "search_read")]
         # The two writes of a count, the reads that find its effect and prove it.
         + [("stock.quant", "create")] * 2
         + [("stock.quant", "action_apply_inventory")] * 3
