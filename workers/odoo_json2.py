@@ -6,8 +6,9 @@ login: every request carries the worker user's API key as a bearer token and, fo
 hosting several databases, the database in ``X-Odoo-Database``. Each request is one Odoo
 transaction, as each ``execute_kw`` is on JSON-RPC.
 
-One ``httpx.Client`` per process, shared by the worker threads: its connection pool keeps
-connections to Odoo open between calls (odoorpc opens one per call).
+One ``httpx.Client`` per process, shared by the worker threads (its docstring: "It can be
+shared between threads"): its connection pool keeps connections to Odoo open between calls
+(odoorpc opens one per call).
 
 A key Odoo refuses (HTTP 401: wrong, revoked or expired) fails the task with one clear
 error, and from then on this process sends nothing more with that key: every later task
@@ -32,8 +33,8 @@ __all__ = ["POOL_LIMITS", "Json2Client", "json2_timeout"]
 
 log = logging.getLogger(__name__)
 
-#: More than the threads of a worker process (4 by default), so a thread never waits for a
-#: connection; idle ones beyond the keep-alive count are closed.
+#: More than the threads of a worker process (Dramatiq's default and deploy/'s: 8), so a
+#: thread never waits for a connection; idle ones beyond the keep-alive count are closed.
 POOL_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=30.0)
 USER_AGENT = "odoo-submission-gateway (json-2)"
 
