@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -48,6 +48,8 @@ _ENV = {
     "odoo_db": "ODOO_DB",
     "odoo_user": "ODOO_USER",
     "odoo_password": "ODOO_PASSWORD",
+    "odoo_api": "ODOO_API",
+    "odoo_api_key": "ODOO_API_KEY",
     "odoo_version": "ODOO_VERSION",
     "odoo_timeout": "ODOO_TIMEOUT",
     "max_attempts": "TASK_MAX_ATTEMPTS",
@@ -101,6 +103,12 @@ class Settings(BaseModel):
     odoo_db: str = "odoo"
     odoo_user: str = "admin"
     odoo_password: SecretStr = SecretStr("")
+    # Which Odoo API the workers speak (README "Odoo APIs"): "jsonrpc" (odoorpc, Odoo 14-21),
+    # "json2" (Odoo 19+, API key), "auto" (asks the server's version once, without a login).
+    odoo_api: Literal["jsonrpc", "json2", "auto"] = "jsonrpc"
+    # The worker user's API key: the bearer token on JSON-2; on JSON-RPC it stands in for
+    # ODOO_PASSWORD when that is empty (Odoo 14+ accepts a key as the password).
+    odoo_api_key: SecretStr = SecretStr("")
     odoo_version: str = "17.0"
     odoo_timeout: float = 120.0
     max_attempts: int = Field(default=8, ge=1)
@@ -138,6 +146,11 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
         return value
+
+    @field_validator("odoo_api", mode="before")
+    @classmethod
+    def _parse_odoo_api(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @property
     def effective_lease_seconds(self) -> float:

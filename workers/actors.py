@@ -21,7 +21,7 @@ from shared.signing import EventSigner
 from shared.store import open_store
 from workers.broker import build_broker
 from workers.events import EventPublisher
-from workers.odoo_client import OdooRpcClient
+from workers.odoo_api import check_odoo_settings, open_odoo
 from workers.runner import RetryLater, TaskAbandoned, TaskAttempt, TaskRunner
 from workers.wakeup import WakeSweeper, send_waiters
 
@@ -31,6 +31,7 @@ settings = Settings.from_env()
 configure_logging(settings.log_level)
 # Refused at start, not at the first task: a worker whose events no gateway would trust.
 signer = EventSigner.from_settings(settings)
+check_odoo_settings(settings)
 broker = build_broker(settings)
 dramatiq.set_broker(broker)
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def _runner() -> TaskRunner:
     return TaskRunner(
         settings,
         open_store(settings.database_url),
-        OdooRpcClient(settings),
+        open_odoo(settings),
         EventPublisher(broker, signer),
         worker_id=connection_name("worker"),
         wake=lambda waiters: send_waiters(apply_ready_task, waiters),

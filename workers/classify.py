@@ -8,7 +8,13 @@
   access, missing record, bad credentials): fail now with the reason.
 
 Failed logins are permanent and never retried: Odoo counts failures per remote IP and
-locks out everyone behind it ("Too many login failures").
+locks out everyone behind it ("Too many login failures"). An API key JSON-2 refuses (401)
+is permanent too.
+
+Both Odoo adapters land in the same classes: an Odoo error travels by its dotted name
+(``data.name`` in a JSON-RPC error, ``name`` in a JSON-2 error body) and is classified by
+that name alone; transport failures (urllib under odoorpc, httpx under JSON-2) by whether
+the request can have reached Odoo. README "Odoo APIs" has the table.
 """
 
 from __future__ import annotations
@@ -21,7 +27,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import httpx
+
 from shared.errors import AmbiguousTaskError, PermanentTaskError, RetryableTaskError, TaskError
+from workers.json2_wire import Json2Error
 
 __all__ = ["Classified", "FailureClass", "OdooLoginRejected", "classify"]
 
@@ -51,6 +60,8 @@ _TRANSIENT_ODOO = {
     "psycopg2.OperationalError",
     "odoo.exceptions.LockError",
     "odoo.exceptions.ConcurrencyError",
+    "werkzeug.exceptions.ServiceUnavailable",
+    "werkzeug.exceptions.TooManyRequests",
 }
 _PERMANENT_CODES = {
     "odoo.exceptions.UserError": "odoo_user_error",
@@ -60,6 +71,13 @@ _PERMANENT_CODES = {
     "odoo.exceptions.MissingError": "odoo_missing_record",
     "odoo.exceptions.RedirectWarning": "odoo_user_error",
     "werkzeug.exceptions.NotFound": "odoo_not_found",
+    # JSON-2 only: arguments that do not bind to the method, ids on an @api.model method
+    "werkzeug.exceptions.UnprocessableEntity": "odoo_bad_arguments",
+    "werkzeug.exceptions.BadRequest": "odoo_bad_request",
+    "werkzeug.exceptions.Unauthorized": "odoo_api_key_rejected",
+    "werkzeug.exceptions.Forbidden": "odoo_access_denied",
+    "werkzeug.exceptions.MethodNotAllowed": "odoo_not_found",
+    "werkzeug.exceptions.UnsupportedMediaType": "odoo_bad_request",
 }
 _TRANSIENT_HTTP = {429, 503}
 _AMBIGUOUS_HTTP = {500, 502, 504}
@@ -73,16 +91,43 @@ def _rpc_error(name: str, message: str) -> Classified:
     return Classified(FailureClass.PERMANENT, code, f"Odoo refused the task ({short}): {message}")
 
 
-def _http_error(exc: urllib.error.HTTPError) -> Classified:
-    where = f"Odoo answered HTTP {exc.code}"
-    if exc.code in _TRANSIENT_HTTP:
+def _http_status(status: int, hint: str) -> Classified:
+    """An HTTP error status without an Odoo error object (a proxy's page, or no route)."""
+    where = f"Odoo answered HTTP {status}"
+    if status in _TRANSIENT_HTTP:
         return Classified(FailureClass.TRANSIENT, "odoo_unavailable", f"{where}; will retry.")
-    if exc.code in _AMBIGUOUS_HTTP or exc.code >= 500:
+    if status in _AMBIGUOUS_HTTP or status >= 500:
         return Classified(FailureClass.AMBIGUOUS, "odoo_gateway_error", f"{where}.")
+    if status == 401:
+        return Classified(FailureClass.PERMANENT, "odoo_api_key_rejected", f"{where}: the credentials were refused.")
+    return Classified(FailureClass.PERMANENT, "odoo_http_error", f"{where}: {hint}")
+
+
+def _http_error(exc: urllib.error.HTTPError) -> Classified:
+    return _http_status(exc.code, "the URL or the Odoo version is wrong (is /jsonrpc enabled?).")
+
+
+def _json2_error(exc: Json2Error) -> Classified:
+    # Odoo's error object: Odoo itself answered, after rolling the request back, so its name
+    # decides, exactly as on JSON-RPC (a 500 SerializationFailure is transient, not ambiguous).
+    hint = "is ODOO_URL right, and does this Odoo offer JSON-2, i.e. 19.0 or later? (ODOO_API=auto picks for you)"
+    if exc.status == 404 and exc.name in ("", "werkzeug.exceptions.NotFound"):
+        return Classified(FailureClass.PERMANENT, "odoo_not_found", f"Odoo answered 404 to {exc.where}: {hint}")
+    if exc.name and exc.status not in _TRANSIENT_HTTP:
+        return _rpc_error(exc.name, exc.message)
+    return _http_status(exc.status, f"{exc.message} ({hint})")
+
+
+def _httpx_error(exc: httpx.TransportError) -> Classified:
+    # Nothing was sent when connecting failed or no pooled connection became free in time.
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return Classified(
+            FailureClass.TRANSIENT, "odoo_unreachable", f"Odoo is unreachable ({exc or type(exc).__name__})."
+        )
     return Classified(
-        FailureClass.PERMANENT,
-        "odoo_http_error",
-        f"{where}: the URL or the Odoo version is wrong (is /jsonrpc enabled?).",
+        FailureClass.AMBIGUOUS,
+        "odoo_connection_lost",
+        f"The connection to Odoo failed mid-request ({type(exc).__name__}).",
     )
 
 
@@ -114,6 +159,10 @@ def classify(exc: BaseException) -> Classified:
         info = exc.info if isinstance(exc.info, dict) else {}
         data = info.get("data") or {}
         return _rpc_error(str(data.get("name", "")), str(data.get("message", exc)))
+    if isinstance(exc, Json2Error):
+        return _json2_error(exc)
+    if isinstance(exc, httpx.TransportError):
+        return _httpx_error(exc)
     if isinstance(exc, urllib.error.HTTPError):
         return _http_error(exc)
     if isinstance(exc, urllib.error.URLError):

@@ -1,7 +1,7 @@
-"""The Odoo adapter: ``execute_kw`` over odoorpc (JSON-RPC), one logged-in session per thread.
+"""The Odoo adapter for JSON-RPC: ``execute_kw`` over odoorpc, one logged-in session per thread.
 
-Kinds only see :class:`shared.kinds.OdooCall`, so a JSON-2 client (Odoo 19+) can replace
-this module without touching them. odoorpc is not documented as thread-safe and keeps
+Kinds only see :class:`shared.kinds.OdooCall`; :mod:`workers.odoo_json2` is the JSON-2
+twin (Odoo 19+) and :mod:`workers.odoo_api` picks one (``ODOO_API``). odoorpc is not documented as thread-safe and keeps
 per-session state, hence one session per worker thread.
 """
 
@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 
 class OdooRpcClient:
+    api = "jsonrpc"
+
     def __init__(self, settings: Settings) -> None:
         url = urlsplit(settings.odoo_url)
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -51,12 +53,14 @@ class OdooRpcClient:
             timeout=s.odoo_timeout,
             version=s.odoo_version,
         )
+        # Odoo 14+ accepts an API key in place of the password on JSON-RPC.
+        secret = s.odoo_password.get_secret_value() or s.odoo_api_key.get_secret_value()
         try:
-            odoo.login(s.odoo_db, s.odoo_user, s.odoo_password.get_secret_value())
+            odoo.login(s.odoo_db, s.odoo_user, secret)
         except RPCError as exc:
             self._login_rejected = (
                 f"Odoo rejected the worker's login for user '{s.odoo_user}' on database "
-                f"'{s.odoo_db}' ({exc}). Fix ODOO_USER/ODOO_PASSWORD and restart the workers; "
+                f"'{s.odoo_db}' ({exc}). Fix ODOO_USER/ODOO_PASSWORD (or ODOO_API_KEY) and restart the workers; "
                 "logins are not retried automatically because Odoo locks out the whole IP."
             )
             log.error("odoo login rejected user=%s db=%s", s.odoo_user, s.odoo_db)

@@ -14,10 +14,15 @@ from pydantic import BaseModel
 
 from shared.errors import PermanentTaskError
 
-__all__ = ["OdooCall", "TaskKind", "resolve_products", "resource_key", "task_reference"]
+__all__ = ["OdooCall", "TaskKind", "created_ids", "resolve_products", "resource_key", "task_reference"]
 
 
 class OdooCall(Protocol):
+    """``execute_kw`` as on JSON-RPC, in the one shape JSON-2 can say as well: ``args`` is
+    ``[]``, or ``[ids]`` for a method on records; every other argument is named in ``kwargs``
+    (``domain``, ``fields``, ``vals_list``...), and ``kwargs["context"]`` is the context. Each
+    adapter sends it the way its API expects (``workers/odoo_client.py``, ``workers/odoo_json2.py``)."""
+
     def execute_kw(self, model: str, method: str, args: list[Any], kwargs: dict[str, Any] | None = None) -> Any: ...
 
 
@@ -46,14 +51,20 @@ def resource_key(model: str, *parts: str) -> str:
     return f"{model}:{'|'.join(parts)}"
 
 
+def created_ids(value: Any) -> list[int]:
+    """``create`` with a list of values answers a list of ids on both APIs; an int (JSON-RPC's
+    answer to a single dict) is read as a list of one."""
+    return [int(i) for i in value] if isinstance(value, list) else [int(value)]
+
+
 def resolve_products(odoo: OdooCall, codes: Iterable[str]) -> dict[str, int]:
     """Map internal references (default_code) to product ids; unknown ones fail the task."""
     wanted = sorted(set(codes))
     rows = odoo.execute_kw(
         "product.product",
         "search_read",
-        [[["default_code", "in", wanted]]],
-        {"fields": ["id", "default_code"]},
+        [],
+        {"domain": [["default_code", "in", wanted]], "fields": ["id", "default_code"]},
     )
     found = {row["default_code"]: row["id"] for row in rows}
     missing = [code for code in wanted if code not in found]

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.errors import PermanentTaskError, RetryableTaskError
-from shared.kinds.base import OdooCall, TaskKind, resolve_products, resource_key
+from shared.kinds.base import OdooCall, TaskKind, created_ids, resolve_products, resource_key
 
 __all__ = ["INVENTORY_ADJUST", "QUANTITY_TOLERANCE", "InventoryAdjust", "InventoryLine", "resource_keys"]
 
@@ -60,7 +60,7 @@ def resource_keys(payload: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _many2one_id(value: Any) -> int:
-    # JSON-RPC reads a many2one as [id, display name]; JSON-2 may answer the bare id.
+    # search_read answers a many2one as [id, display name] on both APIs; a bare id is accepted too.
     return int(value[0] if isinstance(value, list | tuple) else value)
 
 
@@ -68,7 +68,10 @@ def _find_moves(odoo: OdooCall, ref: str) -> list[dict[str, Any]]:
     # Odoo 17+ appends " (<user>)" to the move name, hence the prefix match.
     domain = [["is_inventory", "=", True], ["name", "=like", f"{ref}%"]]
     rows: list[dict[str, Any]] = odoo.execute_kw(
-        "stock.move", "search_read", [domain], {"fields": ["id", "product_id", "product_uom_qty"], "order": "id"}
+        "stock.move",
+        "search_read",
+        [],
+        {"domain": domain, "fields": ["id", "product_id", "product_uom_qty"], "order": "id"},
     )
     return rows
 
@@ -93,8 +96,12 @@ def _resolve_location(odoo: OdooCall, name: str) -> int:
     rows = odoo.execute_kw(
         "stock.location",
         "search_read",
-        [[["complete_name", "=", name], ["usage", "in", ["internal", "transit"]]]],
-        {"fields": ["id"], "limit": 2},
+        [],
+        {
+            "domain": [["complete_name", "=", name], ["usage", "in", ["internal", "transit"]]],
+            "fields": ["id"],
+            "limit": 2,
+        },
     )
     if len(rows) != 1:
         raise PermanentTaskError(
@@ -114,22 +121,11 @@ def apply(odoo: OdooCall, ref: str, payload: dict[str, Any]) -> dict[str, Any]:
     context = {"inventory_mode": True, "inventory_name": ref}
     # Creating in inventory mode upserts the quant's counted quantity, so running this
     # step twice leaves the same count: it is safe to repeat before the apply below.
-    quant_ids = odoo.execute_kw(
-        "stock.quant",
-        "create",
-        [
-            [
-                {
-                    "product_id": products[line.product],
-                    "location_id": location_id,
-                    "inventory_quantity": line.quantity,
-                }
-                for line in count.lines
-            ]
-        ],
-        {"context": context},
-    )
-    quant_ids = quant_ids if isinstance(quant_ids, list) else [quant_ids]
+    vals_list = [
+        {"product_id": products[line.product], "location_id": location_id, "inventory_quantity": line.quantity}
+        for line in count.lines
+    ]
+    quant_ids = created_ids(odoo.execute_kw("stock.quant", "create", [], {"vals_list": vals_list, "context": context}))
     outcome = odoo.execute_kw("stock.quant", "action_apply_inventory", [quant_ids], {"context": context})
     if isinstance(outcome, dict):
         wizard = outcome.get("res_model", "a wizard")
@@ -150,7 +146,10 @@ def _prove(
     moves = _find_moves(odoo, ref)
     moved = _moved_products(moves)
     rows = odoo.execute_kw(
-        "stock.quant", "search_read", [[["id", "in", quant_ids]]], {"fields": ["id", "product_id", "quantity"]}
+        "stock.quant",
+        "search_read",
+        [],
+        {"domain": [["id", "in", quant_ids]], "fields": ["id", "product_id", "quantity"]},
     )
     stock = {_many2one_id(row["product_id"]): float(row["quantity"]) for row in rows}
     wrong = {

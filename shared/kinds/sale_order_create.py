@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import AmbiguousTaskError, PermanentTaskError
-from shared.kinds.base import OdooCall, TaskKind, resolve_products
+from shared.kinds.base import OdooCall, TaskKind, created_ids, resolve_products
 
 __all__ = ["SALE_ORDER_CREATE", "SaleLine", "SaleOrderCreate"]
 
@@ -38,8 +38,8 @@ def find_effect(odoo: OdooCall, ref: str, payload: dict[str, Any]) -> dict[str, 
     rows = odoo.execute_kw(
         "sale.order",
         "search_read",
-        [[["client_order_ref", "=", ref]]],
-        {"fields": ["id", "name"], "order": "id"},
+        [],
+        {"domain": [["client_order_ref", "=", ref]], "fields": ["id", "name"], "order": "id"},
     )
     if not rows:
         return None
@@ -47,7 +47,12 @@ def find_effect(odoo: OdooCall, ref: str, payload: dict[str, Any]) -> dict[str, 
 
 
 def _resolve_customer(odoo: OdooCall, name: str) -> int:
-    ids: list[int] = odoo.execute_kw("res.partner", "search", [[["name", "=", name]]], {"limit": 2})
+    # search_read, not search: search's first parameter is named ``args`` up to Odoo 16 and
+    # ``domain`` from 17, and JSON-2 passes arguments by name only.
+    rows = odoo.execute_kw(
+        "res.partner", "search_read", [], {"domain": [["name", "=", name]], "fields": ["id"], "limit": 2}
+    )
+    ids = [int(row["id"]) for row in rows]
     if len(ids) != 1:
         problem = "No customer" if not ids else "More than one customer"
         raise PermanentTaskError(
@@ -69,12 +74,12 @@ def apply(odoo: OdooCall, ref: str, payload: dict[str, Any]) -> dict[str, Any]:
             [0, 0, {"product_id": products[line.product], "product_uom_qty": line.quantity}] for line in order.lines
         ],
     }
-    created = odoo.execute_kw("sale.order", "create", [values])
+    created = created_ids(odoo.execute_kw("sale.order", "create", [], {"vals_list": [values]}))
     # Proof, not a guess: the order must be found under this task's own reference.
     found = find_effect(odoo, ref, payload)
-    if found is None or found["sale_order_id"] != created:
+    if found is None or [found["sale_order_id"]] != created:
         raise AmbiguousTaskError(
-            f"Odoo created sale order {created}, but it is not found under {ref}; looking again before retrying.",
+            f"Odoo created sale order(s) {created}, but it is not found under {ref}; looking again before retrying.",
             code="effect_not_found",
         )
     return found

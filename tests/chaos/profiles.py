@@ -21,6 +21,9 @@ class Profile:
     worker_threads: int = 8
     inventory_share: float = 0.4  # share of submissions that are inventory counts (the rest: sale orders)
     hot_products: int = 5  # counts go to DEMO-001 .. DEMO-00n at WH/Stock, so devices count the same ones
+    # Each worker (re)start takes the next Odoo API in turn, against an Odoo 19 stand-in that
+    # speaks both: a run covers both adapters, and tasks that change adapter mid-way.
+    odoo_apis: tuple[str, ...] = ("jsonrpc", "json2")
 
 
 PROFILES = {

@@ -47,7 +47,7 @@ def _recoveries(faults: list[Fault], finals: list[float]) -> dict[str, dict[str,
 
 async def run_profile(profile: Profile, work_dir: Path, seed: int = 1) -> dict[str, Any]:
     rng = random.Random(seed)
-    system = ChaosSystem(work_dir / "logs", worker_threads=profile.worker_threads)
+    system = ChaosSystem(work_dir / "logs", worker_threads=profile.worker_threads, odoo_apis=profile.odoo_apis)
     obs = Observations()
     finals: list[float] = []
     devices: list[FieldDevice] = []
@@ -120,6 +120,7 @@ async def run_profile(profile: Profile, work_dir: Path, seed: int = 1) -> dict[s
             "client_restarts": sum(d.restarts for d in devices),
             "replayed_submissions": replayer.replayed,
             "worker_starts": system.workers.starts if system.workers else 0,
+            "worker_starts_by_odoo_api": dict(system.workers.starts_by_api) if system.workers else {},
             "faults": {
                 name: sum(1 for f in nemesis.log if f.name == name) for name in sorted({f.name for f in nemesis.log})
             },

@@ -33,6 +33,8 @@ def test_short_chaos_profile_loses_and_duplicates_nothing() -> None:
     for fault in ("worker SIGKILL", "rabbitmq stop_app/start_app", "rabbitmq SIGKILL + restart", "gateway SIGKILL"):
         assert figures["faults"].get(fault, 0) >= 1, fault
     assert figures["client_restarts"] >= PROFILES["short"].clients
+    # Workers ran on each Odoo API in turn (JSON-RPC and JSON-2), restarted after each kill.
+    assert all(figures["worker_starts_by_odoo_api"].get(api, 0) >= 1 for api in PROFILES["short"].odoo_apis), figures
     # Counts of the hot products really ran, some of them equal to the stock (no stock change).
     assert figures["inventory"]["tasks"] > 0 and figures["inventory"]["moves"] > 0, figures["inventory"]
     assert figures["inventory"]["noop_lines"] > 0, figures["inventory"]

@@ -90,16 +90,17 @@ def _crash_and_recover(stack: Stack) -> None:
     )
 
 
-def test_sigkill_mid_batch_loses_nothing_and_applies_once_sqlite(tmp_path: Path) -> None:
-    with running_stack(f"sqlite:///{tmp_path}/g.sqlite3", LOG_DIR / "crash-sqlite", gateways=1) as stack:
+def test_sigkill_mid_batch_loses_nothing_and_applies_once_sqlite(tmp_path: Path, odoo_api: str) -> None:
+    log_dir = LOG_DIR / f"crash-sqlite-{odoo_api}"
+    with running_stack(f"sqlite:///{tmp_path}/g.sqlite3", log_dir, gateways=1, odoo_api=odoo_api) as stack:
         _crash_and_recover(stack)
 
 
 @pytest.mark.usefixtures("_services")
-def test_sigkill_mid_batch_loses_nothing_and_applies_once_postgres() -> None:
+def test_sigkill_mid_batch_loses_nothing_and_applies_once_postgres(odoo_api: str) -> None:
     url = create_pg_database()
     try:
-        with running_stack(url, LOG_DIR / "crash-postgres", gateways=1) as stack:
+        with running_stack(url, LOG_DIR / f"crash-postgres-{odoo_api}", gateways=1, odoo_api=odoo_api) as stack:
             _crash_and_recover(stack)
     finally:
         drop_pg_database(url)

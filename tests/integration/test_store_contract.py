@@ -22,7 +22,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TaskStore]
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
     else:
-        url = request.getfixturevalue("pg_url")
+        url = request.getfixturevalue("store_pg_url")
     store = open_store(url)
     yield store
     store.close()

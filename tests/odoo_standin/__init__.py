@@ -1,4 +1,5 @@
-"""An Odoo stand-in: a stdlib HTTP server speaking Odoo's real JSON-RPC so ``odoorpc`` works.
+"""An Odoo stand-in: a stdlib HTTP server speaking Odoo's real JSON-RPC so ``odoorpc`` works,
+and, as Odoo 19, its JSON-2 API.
 
 Odoo routes served (as Odoo 16-19 answer them, see /work/shared/reference/odoo.md):
 
@@ -7,6 +8,10 @@ Odoo routes served (as Odoo 16-19 answer them, see /work/shared/reference/odoo.m
   ``db.list|server_version``, ``object.execute|execute_kw`` on the in-memory models
   (``res.partner``, ``res.users``, ``res.company``, ``product.product``, ``stock.location``,
   ``stock.quant``, ``stock.move``, ``sale.order``, ``sale.order.line``, ``ir.model``)
+- version 19.0 only: ``POST /json/2/<model>/<method>`` (bearer API keys, ``X-Odoo-Database``,
+  named arguments, Odoo's JSON-2 error object and statuses, one transaction per request; see
+  ``json2.py``) and ``GET /web/version`` (alias ``/json/version``). Faults apply to it by
+  model/method exactly as to ``/jsonrpc`` calls.
 
 Test-control routes. These are NOT Odoo's; they exist so another process can drive the stand-in:
 
@@ -16,8 +21,10 @@ Test-control routes. These are NOT Odoo's; they exist so another process can dri
 - ``GET /_standin/records/<model>`` -> JSON list of current rows
 - ``POST /_standin/reset`` -> demo data again, no faults, no effects, login counters zeroed
 - ``POST /_standin/outdated`` ``{"product_code", "location", "outdated": true}`` -> quant id
-- ``GET /_standin/stats`` -> ``{"login_attempts", "failed_logins", "serialization_failures",
-  "held_open"}``
+- ``POST /_standin/api_keys`` ``{"key", "active": true|false}``: create or revoke an API key of
+  the login user (both APIs)
+- ``GET /_standin/stats`` -> ``{"login_attempts", "failed_logins", "rejected_keys", "json2_calls",
+  "serialization_failures", "held_open"}``
 - ``GET /_standin/settings`` -> the ``ConcurrencySettings``; ``POST /_standin/settings`` with some
   of them (``{"concurrency_retries": 0}``) changes them (unknown names, bad values: 400); reset
   restores the values the stand-in was started with

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         dest="api_keys",
-        help="accepted in place of the password (repeatable)",
+        help="an API key of the login user: the password on /jsonrpc, the bearer key on /json/2 (19.0) (repeatable)",
     )
     defaults = ConcurrencySettings()
     parser.add_argument(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import business, methods  # noqa: F401  (registers the model methods)
+from . import business, json2, methods  # noqa: F401  (registers the model methods)
 from .concurrency import ConcurrencySettings, backoff, serialization_failure
 from .models import Database, Env, OdooError, call, user_error
 from .schema import SUPERUSER_ID
@@ -59,7 +59,7 @@ class Dispatcher:
             raise ValueError(f"unsupported Odoo version {version!r} (16.0-19.0)")
         self.version, self.major = version, major
         self.db_name, self.login, self.password = db, login, password
-        self.api_keys = tuple(api_keys)
+        self.initial_api_keys = tuple(api_keys)
         self.lock = threading.RLock()
         self.database = Database(major, login)
         self.initial_settings = settings or ConcurrencySettings()
@@ -73,6 +73,10 @@ class Dispatcher:
             self.login_attempts = 0
             self.failed_logins = 0
             self.serialization_failures = 0  # tries that failed, retried or not
+            self.rejected_keys = 0  # JSON-2 requests refused for a missing or unknown API key
+            self.json2_calls = 0  # JSON-2 requests that reached a model method
+            # res.users.apikeys of each database: key -> uid (the login user's, uid 2)
+            self.api_keys: dict[str, dict[str, int]] = {self.db_name: dict.fromkeys(self.initial_api_keys, 2)}
             self._failures: dict[str, tuple[int, float]] = {}  # remote ip -> (count, last)
 
     # ------------------------------------------------------------------ transactions
@@ -89,7 +93,7 @@ class Dispatcher:
         if not isinstance(args, list):
             raise OdooError("builtins.TypeError", "args must be a list")
         if service == "object":
-            return self._object_retrying(method, args, hold)
+            return self._retrying(lambda: self._object(method, args), hold)
         if hold > 0:
             time.sleep(hold)
         if service == "common":
@@ -98,14 +102,34 @@ class Dispatcher:
             return self._db(method, args)
         raise OdooError("builtins.KeyError", repr(service))
 
-    def _object_retrying(self, method: str, args: list[Any], hold: float) -> Any:
+    def json2_call(self, request: json2.Json2Request, hold: float = 0.0) -> Any:
+        """One ``/json/2`` request: the bearer key, then the method in one transaction, retried
+        on serialization failures like an ``object`` call (Odoo wraps both in ``retrying``)."""
+        with self.lock:
+            uid = self.api_keys.get(request.db, {}).get(request.token)
+            if uid is None:
+                self.rejected_keys += 1
+                raise json2.http_error("Unauthorized", "Invalid apikey")
+            self.json2_calls += 1
+        return self._retrying(lambda: json2.call(Env(self.database, uid, dict(request.context)), request), hold)
+
+    def set_api_key(self, key: str, active: bool = True) -> None:
+        """Create (``active``) or revoke a key of the login user (``res.users.apikeys``)."""
+        with self.lock:
+            keys = self.api_keys.setdefault(self.db_name, {})
+            if active:
+                keys[key] = 2
+            else:
+                keys.pop(key, None)
+
+    def _retrying(self, fn: Callable[[], Any], hold: float) -> Any:
         """``odoo.service.model.retrying``: a serialization failure rolls the call back and runs it
         again in a new transaction after a random wait, up to the configured retries."""
         tryno = 1
         while True:
             settings = self.settings
             try:
-                return self._object_try(method, args, hold + settings.transaction_hold_seconds)
+                return self._try(fn, hold + settings.transaction_hold_seconds)
             except WriteConflict as conflict:
                 with self.lock:
                     self.serialization_failures += 1
@@ -120,7 +144,7 @@ class Dispatcher:
                 time.sleep(wait)
                 tryno, hold = tryno + 1, 0.0  # an injected delay holds the first try only
 
-    def _object_try(self, method: str, args: list[Any], hold: float) -> Any:
+    def _try(self, fn: Callable[[], Any], hold: float) -> Any:
         """One transaction. Held open: the snapshot is the commit count before the wait; else it
         is taken under the lock, where nothing can overtake it."""
         snapshot = None
@@ -134,7 +158,7 @@ class Dispatcher:
                 with self.lock:
                     self.held_open -= 1
         with self.lock, self.database.transaction(snapshot=snapshot):
-            return self._object(method, args)
+            return fn()
 
     # ------------------------------------------------------------------ services
 
@@ -163,7 +187,8 @@ class Dispatcher:
         raise OdooError("builtins.KeyError", repr(f"exp_{method}"))
 
     def _password_ok(self, password: Any) -> bool:
-        return isinstance(password, str) and bool(password) and (password == self.password or password in self.api_keys)
+        keys = self.api_keys.get(self.db_name, {})
+        return isinstance(password, str) and bool(password) and (password == self.password or password in keys)
 
     def _authenticate(self, db: Any, login: Any, password: Any, remote: str) -> Any:
         with self.lock:

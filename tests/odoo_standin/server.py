@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from . import json2
 from .concurrency import ConcurrencySettings
 from .faults import FaultBook, FaultRule
 from .models import Effect, Env, OdooError
@@ -29,6 +30,8 @@ HTML_ERROR = (
     "<h1>{status} {reason}</h1></center><hr><center>nginx</center></body></html>"
 )
 RPC_PATHS = ("/jsonrpc", "/web/webclient/version_info")
+VERSION_PATHS = ("/web/version", "/json/version")  # the rpc addon, saas~18.4+
+JSON2_PREFIX = "/json/2"
 
 
 class _Server(ThreadingHTTPServer):
@@ -74,9 +77,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ low-level replies
 
+    _extra_headers: list[tuple[str, str]]
+
+    def setup(self) -> None:
+        super().setup()
+        self._extra_headers = []
+
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         try:
             self.send_response(status)
+            for name, value in self._extra_headers:
+                self.send_header(name, value)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -84,7 +95,9 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout): the call still ran, as on a real server
 
-    def _send_json(self, status: int, payload: Any) -> None:
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        for name, value in (headers or {}).items():
+            self._extra_headers.append((name, value))
         self._send(status, json.dumps(payload).encode(), "application/json")
 
     def _send_html(self, status: int) -> None:
@@ -112,6 +125,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._control("POST", path, body)
         elif path in RPC_PATHS:
             self._rpc(path, body)
+        elif self._json2_served(path):
+            self._json2(path, body)
         elif "json" in (self.headers.get("Content-Type") or ""):
             self._not_found_json()
         else:
@@ -121,6 +136,12 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path.startswith("/_standin/"):
             self._control("GET", path, b"")
+        elif path in VERSION_PATHS and self.server.standin.major >= 19:
+            version = self.server.standin.version
+            major, minor = (int(part) for part in version.split("."))
+            self._send_json(200, {"version_info": [major, minor, 0, "final", 0, ""], "version": version})
+        elif self._json2_served(path):  # only POST is routed: Odoo's catch-all answers the rest
+            self._json2_error(json2.http_error("NotFound", "Did you mean POST /json/2/<model>/<method>?"))
         else:
             self._send_html(405 if path in RPC_PATHS else 404)
 
@@ -198,10 +219,12 @@ class _Handler(BaseHTTPRequestHandler):
         log.info("%s %s.%s -> %s %.1fms", service, model, meth, outcome, elapsed)
         self._send_json(200, reply)
 
-    def _fault_before(self, rule: FaultRule, request_id: Any, model: str, meth: str) -> bool:
+    def _fault_before(self, rule: FaultRule, request_id: Any, model: str, meth: str, json2_call: bool = False) -> bool:
         """Apply a fault that acts before executing; True if the request is fully answered."""
         log.info("fault %s on %s.%s", rule.kind, model, meth)
-        if rule.kind == "error":
+        if rule.kind == "error" and json2_call:
+            self._json2_error(OdooError(rule.error_name, rule.message))
+        elif rule.kind == "error":
             error = serialize_error(OdooError(rule.error_name, rule.message), self.server.standin.major)
             self._send_json(200, {"jsonrpc": "2.0", "id": request_id, "error": error})
         elif rule.kind == "http_status":
@@ -216,6 +239,47 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             return False
         return True
+
+    # ------------------------------------------------------------------ JSON-2
+
+    def _json2_served(self, path: str) -> bool:
+        prefixed = path == JSON2_PREFIX or path.startswith(JSON2_PREFIX + "/")
+        return prefixed and self.server.standin.major >= 19
+
+    def _json2_error(self, exc: BaseException, debug: str | None = None) -> str:
+        status, body, headers = json2.error_reply(exc, debug)
+        self._send_json(status, body, headers)
+        return f"{status} {body['name']}"
+
+    def _json2(self, path: str, body: bytes) -> None:
+        standin = self.server.standin
+        parts = [unquote(part) for part in path[len(JSON2_PREFIX) + 1 :].split("/")]
+        if len(parts) != 2 or not all(parts):
+            self._json2_error(json2.http_error("NotFound", "Did you mean POST /json/2/<model>/<method>?"))
+            return
+        model, meth = parts
+        rule = standin.faults.take(model, meth)
+        started = time.monotonic()
+        if rule and self._fault_before(rule, None, model, meth, json2_call=True):
+            return
+        hold = rule.seconds if rule and rule.kind == "delay" and rule.phase == "inside" else 0.0
+        try:
+            request = json2.parse_request(self.headers, body, model, meth, [standin.dispatcher.db_name])
+            value = standin.dispatcher.json2_call(request, hold=hold)
+            status, reply, headers, outcome = 200, value, {}, "ok"
+        except Exception as exc:  # every failure becomes Odoo's JSON-2 error answer
+            debug = None if isinstance(exc, OdooError) else traceback.format_exc()
+            status, reply, headers = json2.error_reply(exc, debug)
+            outcome = f"{status} {reply['name']}"
+        elapsed = (time.monotonic() - started) * 1000
+        if rule and rule.kind == "commit_then_drop":
+            log.info("json2 %s.%s -> %s, reply dropped (RST) %.1fms", model, meth, outcome, elapsed)
+            self._abort_rst()
+            return
+        if rule and rule.kind == "delay" and rule.phase == "after":
+            time.sleep(rule.seconds)
+        log.info("json2 %s.%s -> %s %.1fms", model, meth, outcome, elapsed)
+        self._send_json(status, reply, headers)
 
     # ------------------------------------------------------------------ control API
 
@@ -366,6 +430,15 @@ class OdooStandin:
     def failed_logins(self) -> int:
         return self.dispatcher.failed_logins
 
+    @property
+    def rejected_keys(self) -> int:
+        """JSON-2 requests refused with 401 (no key, or a key the database does not have)."""
+        return self.dispatcher.rejected_keys
+
+    def set_api_key(self, key: str, active: bool = True) -> None:
+        """Create (``active=True``) or revoke an API key of the login user."""
+        self.dispatcher.set_api_key(key, active)
+
     def mark_outdated(self, product_code: str, location_complete_name: str, outdated: bool = True) -> int:
         """Flag the quant so ``action_apply_inventory`` answers the conflict wizard; returns the
         quant id (created empty if missing). Sticky until cleared with ``outdated=False``."""
@@ -403,10 +476,15 @@ class OdooStandin:
         if route == ("POST", "/_standin/outdated"):
             quant_id = self.mark_outdated(data["product_code"], data["location"], bool(data.get("outdated", True)))
             return 200, {"quant_id": quant_id}
+        if route == ("POST", "/_standin/api_keys"):
+            self.set_api_key(str(data["key"]), active=bool(data.get("active", True)))
+            return 200, {"key": data["key"], "active": bool(data.get("active", True))}
         if route == ("GET", "/_standin/stats"):
             return 200, {
                 "login_attempts": self.login_attempts,
                 "failed_logins": self.failed_logins,
+                "rejected_keys": self.rejected_keys,
+                "json2_calls": self.dispatcher.json2_calls,
                 "serialization_failures": self.serialization_failures,
                 "held_open": self.held_open,
             }

@@ -18,12 +18,26 @@ from tests.odoo_standin import OdooStandin
 from tests.support.processes import Proc, child_pids, start_gateway, start_worker
 from tests.support.services import amqp_url, create_vhost, delete_vhost
 
-__all__ = ["SIGNING_KEY", "TOKENS", "Stack", "running_stack", "wait_for"]
+__all__ = ["ODOO_APIS", "ODOO_API_KEY", "SIGNING_KEY", "TOKENS", "Stack", "odoo_env", "running_stack", "wait_for"]
 
 TOKENS = {"demo": "tok-demo", "other": "tok-other"}
 #: The HMAC key test workers sign events with and test gateways verify them with.
 SIGNING_KEY = "test-event-signing-key-0123456789"
 ALLOWED_ORIGIN = "http://allowed.example"
+#: The worker user's API key in the stand-in, for the JSON-2 stacks.
+ODOO_API_KEY = "test-odoo-api-key-0123456789"
+#: The Odoo APIs a stack can speak: JSON-RPC (odoorpc) on Odoo 17, JSON-2 on Odoo 19.
+ODOO_APIS = ("jsonrpc", "json2")
+
+
+def odoo_env(odoo_api: str) -> tuple[str, dict[str, str]]:
+    """(the stand-in's Odoo version, the workers' Odoo settings) for ``odoo_api``. The JSON-2
+    workers get no password: they must work with the API key alone, and never log in."""
+    if odoo_api == "jsonrpc":
+        return "17.0", {"ODOO_API": "jsonrpc", "ODOO_USER": "admin", "ODOO_PASSWORD": "admin", "ODOO_API_KEY": ""}
+    if odoo_api in ("json2", "auto"):
+        return "19.0", {"ODOO_API": odoo_api, "ODOO_USER": "admin", "ODOO_PASSWORD": "", "ODOO_API_KEY": ODOO_API_KEY}
+    raise ValueError(f"unknown Odoo API {odoo_api!r}")
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
@@ -44,6 +58,7 @@ class Stack:
     log_dir: Path
     worker: Proc
     gateways: list[tuple[Proc, str]] = field(default_factory=list)
+    odoo_api: str = "jsonrpc"
 
     @property
     def base(self) -> str:
@@ -94,9 +109,14 @@ class Stack:
 
 
 @contextmanager
-def running_stack(database_url: str, log_dir: Path, gateways: int = 1, **overrides: str) -> Iterator[Stack]:
+def running_stack(
+    database_url: str, log_dir: Path, gateways: int = 1, odoo_api: str = "jsonrpc", **overrides: str
+) -> Iterator[Stack]:
+    """``odoo_api``: "jsonrpc" (an Odoo 17 stand-in, odoorpc), "json2" (Odoo 19, API key) or
+    "auto" (Odoo 19, the worker picks)."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    standin = OdooStandin(port=0, version="17.0").start()
+    version, odoo_settings = odoo_env(odoo_api)
+    standin = OdooStandin(port=0, version=version, api_keys=(ODOO_API_KEY,)).start()
     vhost = create_vhost()
     env = {
         **os.environ,
@@ -104,8 +124,7 @@ def running_stack(database_url: str, log_dir: Path, gateways: int = 1, **overrid
         "DATABASE_URL": database_url,
         "ODOO_URL": standin.url,
         "ODOO_DB": "odoo",
-        "ODOO_USER": "admin",
-        "ODOO_PASSWORD": "admin",
+        **odoo_settings,
         "ODOO_TIMEOUT": "3",
         "GATEWAY_TOKENS": ",".join(f"{t}={p}" for p, t in TOKENS.items()),
         "EVENT_SIGNING_KEY": SIGNING_KEY,
@@ -128,7 +147,7 @@ def running_stack(database_url: str, log_dir: Path, gateways: int = 1, **overrid
     try:
         worker = start_worker(env, log_dir)
         procs.append(worker)
-        stack = Stack(env=env, standin=standin, log_dir=log_dir, worker=worker)
+        stack = Stack(env=env, standin=standin, log_dir=log_dir, worker=worker, odoo_api=odoo_api)
         for index in range(gateways):
             proc, base = start_gateway(env, log_dir, name=f"gateway{index}")
             procs.append(proc)

@@ -48,3 +48,14 @@ def test_origin_policy() -> None:
     assert not policy.allows("https://app.example.evil.example")
     # No Host-equals-Origin shortcut: a DNS-rebinding page has matching Origin and Host.
     assert not policy.allows("http://127.0.0.1:8000")
+
+
+def test_odoo_api_settings() -> None:
+    assert Settings.from_env({}).odoo_api == "jsonrpc"
+    settings = Settings.from_env({"ODOO_API": " JSON2 ", "ODOO_API_KEY": "k-s3cret"})
+    assert settings.odoo_api == "json2"
+    assert settings.odoo_api_key.get_secret_value() == "k-s3cret"
+    assert "k-s3cret" not in repr(settings)
+    assert Settings.from_env({"ODOO_API": "auto"}).odoo_api == "auto"
+    with pytest.raises(ValidationError):
+        Settings.from_env({"ODOO_API": "xmlrpc"})
