@@ -21,6 +21,8 @@ Clock = Callable[[], float]
 class TokenBucket:
     """``rate`` tokens a second, at most ``burst`` saved up (a full bucket to start)."""
 
+    __slots__ = ("rate", "burst", "_clock", "_tokens", "_at")
+
     def __init__(self, rate: float, burst: float, clock: Clock = time.monotonic) -> None:
         self.rate = rate
         self.burst = max(burst, 1.0)

@@ -70,7 +70,27 @@ class _Close(Exception):
 
 class WsSession:
     """One authenticated socket. An idle one holds no task of its own beyond the endpoint's
-    (the sender exists only while frames are queued) and no event objects."""
+    (the sender exists only while frames are queued), no event objects and no queue (an
+    empty deque is a 600-byte block; it exists only while the socket is behind)."""
+
+    __slots__ = (
+        "id",
+        "ws",
+        "state",
+        "principal",
+        "closing",
+        "_queue_limit",
+        "_send_timeout",
+        "_queue",
+        "_send_now",
+        "_queued_bytes",
+        "_sender",
+        "_main",
+        "_room",
+        "_frames",
+        "_resume_ids",
+        "_refusals",
+    )
 
     def __init__(self, ws: WebSocket, state: GatewayState, principal: str) -> None:
         self.id = uuid.uuid4().hex[:12]
@@ -80,7 +100,7 @@ class WsSession:
         settings = state.settings
         self._queue_limit = settings.ws_send_queue_bytes
         self._send_timeout = settings.ws_send_timeout or None
-        self._queue: deque[str] = deque()
+        self._queue: deque[str] | None = None
         # Frames go straight to the transport while it takes them (uvicorn's protocol, see
         # transport.py); the queue and the sender task are for a socket that is behind.
         self._send_now: Callable[[str], bool] | None = ws.scope.get("extensions", {}).get(SEND_NOW_EXTENSION)
@@ -110,6 +130,8 @@ class WsSession:
             return
         if not self._queue and self._send_now is not None and self._send_now(text):
             return
+        if self._queue is None:
+            self._queue = deque()
         self._queue.append(text)
         self._queued_bytes += len(text)
         if self._queue_limit and self._queued_bytes > self._queue_limit:
@@ -124,7 +146,7 @@ class WsSession:
         if self.closing is not None:
             return
         self.closing = _Close(code, reason)
-        self._queue.clear()
+        self._queue = None
         self._queued_bytes = 0
         if self._room is not None:
             self._room.set()
@@ -164,6 +186,8 @@ class WsSession:
             if self.closing is not None:
                 return
             self._queue.popleft()
+            if not self._queue:
+                self._queue = None
             self._queued_bytes = max(0, self._queued_bytes - len(text))
             if self._room is not None and self._queued_bytes <= self._queue_limit // 2:
                 self._room.set()
