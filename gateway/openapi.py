@@ -7,6 +7,7 @@ from typing import Any
 
 from shared.events import TaskStatus
 from shared.kinds import KINDS
+from shared.version import VERSION
 
 __all__ = ["OPENAPI"]
 
@@ -76,7 +77,8 @@ _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type"
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {"title": "Odoo submission gateway", "version": "1.0.0"},
+    # The release (package metadata); the wire protocol is v1 (paths under /v1).
+    "info": {"title": "Odoo submission gateway", "version": VERSION},
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         "schemas": {"Task": _TASK, "Event": _EVENT, "Error": _ERROR},
@@ -173,7 +175,35 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
-        "/healthz": {"get": {"summary": "Alive", "security": [], "responses": {"200": {"description": "alive"}}}},
+        "/healthz": {
+            "get": {
+                "summary": "Alive, and the version running",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "alive",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["status", "version"],
+                                    "properties": {"status": {"const": "ok"}, "version": {"type": "string"}},
+                                }
+                            }
+                        },
+                    }
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics (text exposition format)",
+                "security": [],
+                "responses": {
+                    "200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}
+                },
+            }
+        },
         "/readyz": {
             "get": {
                 "summary": "Broker, event relay and store reachable",

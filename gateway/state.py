@@ -27,6 +27,8 @@ class GatewayState:
     auth: Authenticator
     origins: OriginPolicy
     registry: SessionRegistry
+    #: Set on SIGTERM (gateway/shutdown.py): /readyz answers 503 from then on.
+    draining: bool = False
 
 
 def gateway_state(app: Starlette) -> GatewayState:

@@ -42,6 +42,7 @@ from shared.errors import PermanentTaskError
 from shared.events import ErrorInfo, TaskEvent, TaskStatus, event_seq
 from shared.kinds import KINDS, OdooCall, TaskKind, task_reference
 from shared.store import TaskRecord, TaskStore, Waiter
+from workers import metrics
 from workers.anomalies import record_anomaly
 from workers.classify import Classified, FailureClass, classify
 
@@ -211,7 +212,8 @@ class TaskRunner:
         """Store the final event (which frees the task's records), wake the next tasks in
         line, then publish it. If the publish fails, the redelivery publishes it again."""
         event = self._event(task, status, result=result, error=error)
-        self.store.apply_event(event)
+        if self.store.apply_event(event):
+            metrics.task_finished(task.kind, status.value)
         if state.resource_keys:
             try:
                 waiters = self.store.wake_waiters(self.clock(), keys=state.resource_keys)
@@ -270,6 +272,7 @@ class TaskRunner:
 
     def _emit(self, event: TaskEvent) -> None:
         self.publish(event)
+        metrics.task_event(event.status.value)
         log.info(
             "task %s %s seq=%d attempt=%d%s",
             event.task_id,

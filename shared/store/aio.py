@@ -21,14 +21,23 @@ R = TypeVar("R")
 
 
 class AsyncTaskStore:
-    def __init__(self, store: TaskStore, *, threads: int = 16) -> None:
+    def __init__(
+        self, store: TaskStore, *, threads: int = 16, observe: Callable[[str, float], None] | None = None
+    ) -> None:
         self.sync = store
+        #: Called with each call's operation name and seconds (the gateway's metrics).
+        self._observe = observe
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="store")
         self._accepts = GroupCommit(lambda *args: self._run(self.sync.accept_batch, *args))
 
     async def _run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+        started = time.perf_counter()
+        try:
+            return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+        finally:
+            if self._observe is not None:
+                self._observe(getattr(fn, "__name__", "call"), time.perf_counter() - started)
 
     async def migrate(self) -> None:
         await self._run(self.sync.migrate)
