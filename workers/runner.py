@@ -88,8 +88,9 @@ def backoff_seconds(attempt: int, minimum: float, maximum: float, rand: Callable
 class _Attempt:
     """State of one attempt: the task's records, and whether a write may be in flight."""
 
-    def __init__(self, resource_keys: tuple[str, ...]) -> None:
+    def __init__(self, resource_keys: tuple[str, ...], attempt_base: int = 0) -> None:
         self.resource_keys = resource_keys
+        self.attempt_base = attempt_base  # attempts before an operator reopened the task
         self.write_started = False
         self.write_ambiguous = False
 
@@ -125,7 +126,7 @@ class TaskRunner:
             return
         owner = f"{self.worker_id}/{uuid.uuid4().hex[:8]}"
         self._acquire_lease(task.task_id, owner)
-        state = _Attempt(record.resource_keys)
+        state = _Attempt(record.resource_keys, record.attempt_base)
         try:
             if not self._take_turn(task):
                 return
@@ -237,8 +238,9 @@ class TaskRunner:
         if failure.failure is FailureClass.PERMANENT:
             self._finish(task, state, TaskStatus.FAILED, error=ErrorInfo(code=failure.code, message=failure.message))
             raise TaskAbandoned(failure.message)
-        if task.attempt >= self.settings.max_attempts:
-            message = f"Gave up after {task.attempt} attempts. Last error: {failure.message}"
+        attempts = task.attempt - state.attempt_base
+        if attempts >= self.settings.max_attempts:
+            message = f"Gave up after {attempts} attempts. Last error: {failure.message}"
             self._finish(task, state, TaskStatus.FAILED, error=ErrorInfo(code=failure.code, message=message))
             raise TaskAbandoned(message)
         delay = backoff_seconds(task.attempt + 1, self.settings.min_backoff, self.settings.max_backoff, self.rand)

@@ -12,7 +12,7 @@ from typing import ParamSpec, TypeVar
 from shared.events import TaskEvent
 from shared.store.base import TaskStore
 from shared.store.group_commit import GroupCommit
-from shared.store.records import NewTask, PurgeReport, TaskRecord
+from shared.store.records import NewTask, PurgeReport, Reopened, TaskRecord
 
 __all__ = ["AsyncTaskStore"]
 
@@ -67,6 +67,12 @@ class AsyncTaskStore:
 
     async def apply_event(self, event: TaskEvent) -> bool:
         return await self._run(self.sync.apply_event, event)
+
+    async def list_failed(self, principal: str | None, limit: int, before: float | None) -> list[TaskRecord]:
+        return await self._run(self.sync.list_failed, principal, limit, before)
+
+    async def reopen(self, task_id: str, claim_ttl: float) -> Reopened | None:
+        return await self._run(self.sync.reopen, task_id, time.time(), claim_ttl)
 
     async def purge(self, key_window: float, history_window: float) -> PurgeReport:
         return await self._run(self.sync.purge, time.time(), key_window, history_window)
