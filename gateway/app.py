@@ -19,8 +19,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from gateway import http_api, metrics
+from gateway import admin_api, http_api, metrics
 from gateway.auth import Authenticator, OriginPolicy
+from gateway.failed_tasks import FailedTasks
 from gateway.last_resort import LastResort
 from gateway.publisher import TaskPublisher
 from gateway.registry import Quotas, SessionRegistry
@@ -82,15 +83,21 @@ def create_app(settings: Settings) -> Starlette:
                 watches_per_tenant=settings.max_watches_per_tenant,
             )
         )
+        relay = EventRelay(settings, store, registry)
+        admin_token = settings.admin_token.get_secret_value()
         state = GatewayState(
             settings=settings,
             store=store,
             publisher=publisher,
-            relay=EventRelay(settings, store, registry),
+            relay=relay,
             submissions=Submissions(settings, store, publisher),
             auth=Authenticator(settings.tokens, settings.auth_failures_per_minute),
             origins=OriginPolicy(settings.allowed_origins),
             registry=registry,
+            admin_auth=Authenticator(
+                {admin_token: "operator"} if admin_token else {}, settings.auth_failures_per_minute
+            ),
+            failed=FailedTasks(settings, store, publisher, relay),
         )
         app.state.gateway = state
         shutdown = GracefulShutdown(state)
@@ -139,6 +146,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/readyz", http_api.readyz, methods=["GET"]),
         Route("/openapi.json", http_api.openapi, methods=["GET"]),
         Route("/metrics", http_api.prometheus_metrics, methods=["GET"]),
+        Route("/v1/admin/failed", admin_api.list_failed, methods=["GET"]),
+        Route("/v1/admin/tasks/{task_id}/retry", admin_api.retry_task, methods=["POST"]),
         WebSocketRoute(WS_PATH, websocket_endpoint),  # in-process (TestClient) use; served by DirectWebSocket
         Route("/", index, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

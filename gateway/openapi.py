@@ -28,7 +28,7 @@ _ERROR = {
 }
 _NULLABLE_OBJECT = {"anyOf": [{"type": "object"}, {"type": "null"}]}
 _STATUS = {"type": "string", "enum": [status.value for status in TaskStatus]}
-_TASK = {
+_TASK: dict[str, Any] = {
     "type": "object",
     "required": ["task_id", "kind", "status", "seq", "attempts", "created_at", "updated_at"],
     "properties": {
@@ -74,6 +74,11 @@ _AUTH_ERRORS = {
     "431": _err("Request head larger than GATEWAY_MAX_HEADER_BYTES"),
 }
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_ADMIN_TASK = {
+    **_TASK,
+    "required": [*_TASK["required"], "tenant"],
+    "properties": {**_TASK["properties"], "tenant": {"type": "string"}},
+}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -172,6 +177,49 @@ OPENAPI: dict[str, Any] = {
                     **_AUTH_ERRORS,
                     "404": _err("Unknown task (or another principal's)"),
                     "503": _err("Store unavailable"),
+                },
+            }
+        },
+        "/v1/admin/failed": {
+            "get": {
+                "summary": "Failed tasks, newest first (operators: GATEWAY_ADMIN_TOKEN)",
+                "parameters": [
+                    {"name": "tenant", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                    {"name": "before", "in": "query", "required": False, "schema": {"type": "number"}},
+                ],
+                "responses": {
+                    "200": _json(
+                        "Failed tasks",
+                        {
+                            "type": "object",
+                            "required": ["tasks"],
+                            "properties": {"tasks": {"type": "array", "items": _ADMIN_TASK}},
+                        },
+                    ),
+                    "400": _err("Bad 'limit' or 'before'"),
+                    **_AUTH_ERRORS,
+                    "503": _err("Store unavailable"),
+                },
+            }
+        },
+        "/v1/admin/tasks/{task_id}/retry": {
+            "post": {
+                "summary": "Run a failed task again (operators: GATEWAY_ADMIN_TOKEN)",
+                "parameters": [_TASK_ID],
+                "responses": {
+                    "202": _json(
+                        "Reopened and published", _ADMIN_TASK, headers={"Location": {"schema": {"type": "string"}}}
+                    ),
+                    **_AUTH_ERRORS,
+                    "404": _err("Unknown task"),
+                    "409": _err("The task is not failed"),
+                    "503": _err("Broker or store unavailable; retry"),
                 },
             }
         },

@@ -25,13 +25,15 @@ from shared.store import TaskRecord
 __all__ = ["TaskPublisher", "dramatiq_body"]
 
 
-def dramatiq_body(task_id: str, kind: str, payload: dict[str, Any]) -> bytes:
+def dramatiq_body(task_id: str, kind: str, payload: dict[str, Any], attempt: int = 1) -> bytes:
+    """Dramatiq's message; ``attempt`` > 1 (an operator's retry) travels as Dramatiq's own
+    ``retries`` option, which the workers read as the attempt number."""
     message = {
         "queue_name": TASK_QUEUE,
         "actor_name": TASK_ACTOR,
         "args": [task_id, kind, payload],
         "kwargs": {},
-        "options": {},
+        "options": {"retries": attempt - 1} if attempt > 1 else {},
         "message_id": task_id,
         "message_timestamp": int(time.time() * 1000),
     }
@@ -62,14 +64,14 @@ class TaskPublisher:
     async def stop(self) -> None:
         await self.link.stop()
 
-    async def publish(self, task: TaskRecord) -> None:
+    async def publish(self, task: TaskRecord, attempt: int = 1) -> None:
         """Return once RabbitMQ confirmed a persistent copy on the durable queue."""
         channel = self._channel
         if channel is None or channel.is_closed:
             raise BrokerUnavailable("RabbitMQ is not reachable; the task was not accepted. Retry.")
         assert task.payload is not None
         message = aio_pika.Message(
-            dramatiq_body(task.id, task.kind, task.payload),
+            dramatiq_body(task.id, task.kind, task.payload, attempt),
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             content_type="application/json",
             # Unique per publish: aiormq matches returns by it (aio-pika #689). The task id,

@@ -200,6 +200,27 @@ class EventRelay:
         finally:
             self._store_probe = None
 
+    async def announce(self, event: TaskEvent) -> bool:
+        """Announce an event the gateway stored itself (an operator's reopen) to every
+        gateway's sockets, signed as the workers sign theirs. False if the connection is
+        down (sockets that watch the task get it at their next resume)."""
+        live = self._live
+        if live is None:
+            return False
+        body = event.model_dump_json().encode()
+        announcement = aio_pika.Message(
+            body,
+            headers={SIGNATURE_HEADER: self._signer.sign(body), TASK_ID_HEADER: event.task_id},
+            correlation_id=event.task_id,
+            app_id="gateway",
+        )
+        try:
+            await live.publish(announcement, routing_key="")
+        except Exception as exc:
+            log.warning("live announce failed task=%s (%r)", event.task_id, exc)
+            return False
+        return True
+
     async def _on_live(self, message: AbstractIncomingMessage) -> None:
         if not self._signed(message, "live"):
             return

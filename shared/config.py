@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 __all__ = ["Settings"]
 
@@ -159,6 +159,12 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
         return value
+
+    @model_validator(mode="after")
+    def _admin_token_is_not_a_tenant_token(self) -> Settings:
+        if self.admin_token.get_secret_value() and self.admin_token.get_secret_value() in self.tokens:
+            raise ValueError("GATEWAY_ADMIN_TOKEN must differ from every tenant token in GATEWAY_TOKENS")
+        return self
 
     @property
     def effective_lease_seconds(self) -> float:
