@@ -34,6 +34,7 @@ def _environment() -> dict[str, str]:
     # The development credential exists only here, never in the code.
     env.setdefault("GATEWAY_TOKENS", "dev-token=demo")
     env.setdefault("GATEWAY_DEMO_TOKEN", "dev-token")  # pre-filled on the page at /, only here
+    env.setdefault("GATEWAY_SHUTDOWN_DRAIN_SECONDS", "1")  # no load balancer to wait for
     # A fresh key per run: the gateway and the worker it starts share it, nobody else.
     env.setdefault("EVENT_SIGNING_KEY", secrets.token_urlsafe(32))
     env.setdefault("GATEWAY_ALLOWED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000")

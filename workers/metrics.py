@@ -16,6 +16,7 @@ The rest of the workers report through :func:`task_event`, :func:`task_finished`
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
@@ -118,8 +119,11 @@ def serve_metrics() -> int:
 
     registry = CollectorRegistry()
     MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    server = make_server(
-        settings.worker_metrics_host, settings.worker_metrics_port, make_wsgi_app(registry), handler_class=_Quiet
-    )
+    address = (settings.worker_metrics_host, settings.worker_metrics_port)
+    try:
+        server = make_server(*address, make_wsgi_app(registry), handler_class=_Quiet)
+    except OSError as exc:  # the workers run on; only their metrics are missing
+        logging.getLogger(__name__).error("worker metrics not served on %s:%d: %s", *address, exc)
+        return 1
     server.serve_forever()
     return 0
