@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import uvicorn
@@ -22,9 +21,9 @@ def _prepare_metrics_dir(settings: Settings) -> None:
     run must not be summed with this one's, so the directory starts empty."""
     if settings.metrics_multiproc_dir:
         path = Path(settings.metrics_multiproc_dir)
-        if path.exists():
-            shutil.rmtree(path)
-        path.mkdir(parents=True)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):  # only prometheus-client's files, whatever else is there
+            stale.unlink(missing_ok=True)
     elif settings.workers > 1:
         log.warning(
             "GATEWAY_WORKERS=%d without PROMETHEUS_MULTIPROC_DIR: each /metrics scrape shows one process",
