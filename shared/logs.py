@@ -75,8 +75,10 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "dramatiq"):
         logger = logging.getLogger(name)
         # Through the root handler, in the one format: uvicorn and dramatiq may have put
-        # handlers of their own on these loggers before we ran.
-        logger.handlers.clear()
-        logger.propagate = True
+        # handlers of their own on these loggers before we ran. An access log uvicorn
+        # turned off (no handlers, not propagating: ``access_log=False``) stays off.
+        if logger.handlers or logger.propagate:
+            logger.handlers.clear()
+            logger.propagate = True
         if not any(isinstance(f, RedactSecrets) for f in logger.filters):
             logger.addFilter(RedactSecrets())
