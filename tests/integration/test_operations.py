@@ -17,10 +17,11 @@ import pika
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.names import EVENTS_EXCHANGE, TASK_ID_HEADER
+from shared.names import EVENTS_EXCHANGE, TASK_ID_HEADER, TASK_QUEUE
 from shared.version import VERSION
 from tests.odoo_standin import FaultRule
-from tests.support.processes import start_gateway
+from tests.support.processes import start_gateway, start_worker
+from tests.support.services import queue_counts
 from tests.support.stack import TOKENS, Stack, wait_for
 
 from .test_roundtrip import SALE, orders_for
@@ -159,6 +160,29 @@ async def test_json_logs_parse_one_object_per_line(sqlite_stack: Stack) -> None:
     assert opened and closed and opened[0]["conn_id"] == closed[0]["conn_id"]
     assert any(line.get("task_id") == accepted["task_id"] for line in lines)
     assert not any(TOKENS["demo"] in line["message"] for line in lines)
+
+
+def test_worker_processes_log_json_lines_at_the_configured_level(sqlite_stack: Stack) -> None:
+    """Under the dramatiq CLI, which configures logging before importing our code."""
+    stack = sqlite_stack
+
+    def worker_log(**overrides: str) -> list[str]:
+        env = {**stack.env, "WORKER_METRICS_PORT": "0", **overrides}
+        worker = start_worker(env, stack.log_dir, threads=1, name="worker-logs")
+        # The stack's own worker already consumes: wait for this one to consume too.
+        wait_for(lambda: queue_counts(env["AMQP_URL"], TASK_QUEUE)[1] >= 2, 30, "the second worker")
+        worker.stop()
+        return worker.log_path.read_text().splitlines()
+
+    lines = worker_log(LOG_FORMAT="json", LOG_LEVEL="INFO")
+    ours = [json.loads(line) for line in lines if line.startswith("{")]
+    assert any(line["logger"] == "workers.broker" and "event topology declared" in line["message"] for line in ours)
+    # Only Dramatiq's master process (which never imports our code) writes other lines.
+    assert all(
+        "dramatiq.MainProcess" in line or "dramatiq.ForkProcess" in line for line in lines if not line.startswith("{")
+    )
+    # LOG_LEVEL=WARNING wins over the level Dramatiq set up first: no INFO line of ours.
+    assert not any("event topology declared" in line for line in worker_log(LOG_LEVEL="WARNING"))
 
 
 # --- graceful shutdown ---------------------------------------------------------------------
