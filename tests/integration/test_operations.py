@@ -327,3 +327,20 @@ def test_metrics_of_several_gateway_processes_are_summed(sqlite_stack: Stack, tm
         assert not (tmp_path / "prom" / "counter_999999999.db").exists()
     finally:
         proc.stop()
+
+
+def test_a_stopping_worker_finishes_its_running_task(sqlite_stack: Stack) -> None:
+    """SIGTERM to the Dramatiq master alone (as docker and the unit's KillMode=mixed send it):
+    the task under way finishes before the worker exits, once."""
+    stack = sqlite_stack
+    stack.standin.add_fault(FaultRule(kind="delay", model="sale.order", method="create", seconds=2.0))
+    try:
+        task_id = submit_sale(stack.base)
+        wait_for(lambda: stack.task(task_id)["status"] == "running", 15, "the task to start")
+        stack.worker.popen.send_signal(signal.SIGTERM)
+        assert stack.worker.popen.wait(30) == 0
+        assert stack.task(task_id)["status"] == "succeeded"  # finished before the worker left
+        assert len(orders_for(stack, task_id)) == 1
+    finally:
+        stack.standin.clear_faults()
+        stack.restart_worker()
