@@ -402,6 +402,10 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         code, reason = disconnect.code, "server shutdown" if state.draining else "client closed"
     except (OSError, RuntimeError):
         code, reason = 1006, "connection lost"
+    except asyncio.CancelledError:
+        # uvicorn's graceful timeout ran out: its protocol already sent 1001 (transport.py).
+        code, reason = (int(CloseCode.GOING_AWAY), "server shutdown") if state.draining else (1006, "cancelled")
+        raise
     except Exception as exc:  # a bug: logged with a reference the client also gets
         reference = uuid.uuid4().hex[:12]
         log.error("ws internal error peer=%s reference=%s", peer, reference, exc_info=exc)
