@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
+from client.admin_cli import AdminError, add_failed_command, run_failed
 from client.connection import GatewayClient
 from client.errors import AuthenticationError, SubmissionRejected, TaskNotFound
 from client.handle import TaskEvent, TaskHandle
@@ -304,6 +305,7 @@ def _parser() -> argparse.ArgumentParser:
     outbox = commands.add_parser("outbox", parents=[common], help="list what is still in the local outbox")
     outbox.add_argument("--send", action="store_true", help="first send pending submissions and refresh states")
     outbox.add_argument("--prune", action="store_true", help="after listing, remove rows that have ended")
+    add_failed_command(commands, common)
     return parser
 
 
@@ -319,8 +321,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_watch(args, cfg))
         if args.command == "status":
             return _status(args, cfg)
+        if args.command == "failed":
+            return run_failed(args, cfg.url)
         return _outbox(args, cfg)
-    except CliError as err:
+    except (CliError, AdminError) as err:
         print(f"gwctl: error: {err}", file=sys.stderr)
         return err.code
     except KeyboardInterrupt:

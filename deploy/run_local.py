@@ -34,6 +34,8 @@ def _environment() -> dict[str, str]:
     # The development credential exists only here, never in the code.
     env.setdefault("GATEWAY_TOKENS", "dev-token=demo")
     env.setdefault("GATEWAY_DEMO_TOKEN", "dev-token")  # pre-filled on the page at /, only here
+    env.setdefault("GATEWAY_SHUTDOWN_DRAIN_SECONDS", "1")  # no load balancer to wait for
+    env.setdefault("GATEWAY_ADMIN_TOKEN", "dev-admin-token")  # gwctl failed ..., only here
     # A fresh key per run: the gateway and the worker it starts share it, nobody else.
     env.setdefault("EVENT_SIGNING_KEY", secrets.token_urlsafe(32))
     env.setdefault("GATEWAY_ALLOWED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000")
@@ -67,7 +69,8 @@ def main() -> int:
     procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}
     print(
         f"gateway on http://{env.get('GATEWAY_HOST', '127.0.0.1')}:{env.get('GATEWAY_PORT', '8000')} "
-        f"(token dev-token, tenant demo); Odoo at {env['ODOO_URL']}; Ctrl-C stops",
+        f"(token dev-token, tenant demo; admin token {env['GATEWAY_ADMIN_TOKEN']}); Odoo at {env['ODOO_URL']}; "
+        "Ctrl-C stops",
         flush=True,
     )
     stopping = False

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import uvicorn
 
 from shared.config import Settings
@@ -10,9 +13,28 @@ from shared.logs import configure_logging
 __all__ = ["main"]
 
 
+log = logging.getLogger("gateway")
+
+
+def _prepare_metrics_dir(settings: Settings) -> None:
+    """prometheus-client's multiprocess mode keeps a file per process: values of a previous
+    run must not be summed with this one's, so the directory starts empty."""
+    if settings.metrics_multiproc_dir:
+        path = Path(settings.metrics_multiproc_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):  # only prometheus-client's files, whatever else is there
+            stale.unlink(missing_ok=True)
+    elif settings.workers > 1:
+        log.warning(
+            "GATEWAY_WORKERS=%d without PROMETHEUS_MULTIPROC_DIR: each /metrics scrape shows one process",
+            settings.workers,
+        )
+
+
 def main() -> None:
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    _prepare_metrics_dir(settings)
     uvicorn.run(
         "gateway.app:app_from_env",
         factory=True,

@@ -19,19 +19,23 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from gateway import http_api
+from gateway import admin_api, http_api, metrics
 from gateway.auth import Authenticator, OriginPolicy
+from gateway.failed_tasks import FailedTasks
 from gateway.last_resort import LastResort
 from gateway.publisher import TaskPublisher
 from gateway.registry import Quotas, SessionRegistry
 from gateway.relay import EventRelay
 from gateway.security_headers import SecurityHeaders
+from gateway.shutdown import GracefulShutdown
 from gateway.state import GatewayState
 from gateway.submissions import Submissions
 from gateway.ws import websocket_endpoint
 from shared.config import Settings
 from shared.errors import CloseCode, GatewayError
+from shared.logs import configure_logging
 from shared.store import AsyncTaskStore, open_store
+from shared.version import VERSION
 
 __all__ = ["DirectWebSocket", "app_from_env", "create_app"]
 
@@ -70,7 +74,7 @@ def demo_page(token: str) -> str:
 def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = AsyncTaskStore(await asyncio.to_thread(open_store, settings.database_url))
+        store = AsyncTaskStore(await asyncio.to_thread(open_store, settings.database_url), observe=metrics.store_call)
         publisher = TaskPublisher(settings)
         registry = SessionRegistry(
             Quotas(
@@ -79,31 +83,41 @@ def create_app(settings: Settings) -> Starlette:
                 watches_per_tenant=settings.max_watches_per_tenant,
             )
         )
+        relay = EventRelay(settings, store, registry)
+        admin_token = settings.admin_token.get_secret_value()
         state = GatewayState(
             settings=settings,
             store=store,
             publisher=publisher,
-            relay=EventRelay(settings, store, registry),
+            relay=relay,
             submissions=Submissions(settings, store, publisher),
             auth=Authenticator(settings.tokens, settings.auth_failures_per_minute),
             origins=OriginPolicy(settings.allowed_origins),
             registry=registry,
+            admin_auth=Authenticator(
+                {admin_token: "operator"} if admin_token else {}, settings.auth_failures_per_minute
+            ),
+            failed=FailedTasks(settings, store, publisher, relay),
         )
         app.state.gateway = state
+        shutdown = GracefulShutdown(state)
+        shutdown.install()
         publisher.start()
         state.relay.start()
         purge = asyncio.create_task(_purge_loop(state))
         if not settings.tokens:
             log.warning("GATEWAY_TOKENS is empty: every request will be refused")
-        log.info("gateway started store=%s", settings.database_url.split("://", 1)[0])
+        log.info("gateway started version=%s store=%s", VERSION, settings.database_url.split("://", 1)[0])
         try:
             yield
         finally:
+            shutdown.uninstall()
             registry.close_all(CloseCode.GOING_AWAY, "gateway shutting down; reconnect")
             purge.cancel()
             await state.relay.stop()
             await publisher.stop()
             await store.close()
+            metrics.mark_process_dead()
             log.info("gateway stopped")
 
     async def gateway_error(request: Request, exc: Exception) -> Response:
@@ -131,6 +145,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", http_api.healthz, methods=["GET"]),
         Route("/readyz", http_api.readyz, methods=["GET"]),
         Route("/openapi.json", http_api.openapi, methods=["GET"]),
+        Route("/metrics", http_api.prometheus_metrics, methods=["GET"]),
+        Route("/v1/admin/failed", admin_api.list_failed, methods=["GET"]),
+        Route("/v1/admin/tasks/{task_id}/retry", admin_api.retry_task, methods=["POST"]),
         WebSocketRoute(WS_PATH, websocket_endpoint),  # in-process (TestClient) use; served by DirectWebSocket
         Route("/", index, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -161,5 +178,8 @@ class DirectWebSocket:
 
 
 def app_from_env() -> DirectWebSocket:
-    """Factory for ``uvicorn --factory gateway.app:app_from_env``."""
-    return DirectWebSocket(create_app(Settings.from_env()))
+    """Factory for ``uvicorn --factory gateway.app:app_from_env``. Logging is configured
+    here too: each of uvicorn's worker processes (``GATEWAY_WORKERS``) starts afresh."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    return DirectWebSocket(create_app(settings))

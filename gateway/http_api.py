@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from gateway import metrics
 from gateway.auth import bearer_token
 from gateway.openapi import OPENAPI
 from gateway.state import GatewayState, gateway_state
@@ -27,8 +28,18 @@ from shared.errors import (
 )
 from shared.kinds import field_errors
 from shared.protocol import IDEMPOTENCY_KEY_PATTERN, SubmitBody, decode_json, event_fields
+from shared.version import VERSION
 
-__all__ = ["error_response", "get_task", "healthz", "list_events", "openapi", "readyz", "submit_task"]
+__all__ = [
+    "error_response",
+    "get_task",
+    "healthz",
+    "list_events",
+    "openapi",
+    "prometheus_metrics",
+    "readyz",
+    "submit_task",
+]
 
 _KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
@@ -84,7 +95,7 @@ async def submit_task(request: Request) -> Response:
         body = SubmitBody.model_validate(raw)
     except ValidationError as exc:
         raise ValidationFailed("The body is not a valid submission.", details=field_errors(exc)) from None
-    outcome = await state.submissions.submit(principal, key, body.kind, body.payload)
+    outcome = await state.submissions.submit(principal, key, body.kind, body.payload, transport="http")
     task = outcome.task
     return JSONResponse(
         {**task_view(task), "duplicate": outcome.duplicate},
@@ -131,18 +142,26 @@ async def list_events(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    return JSONResponse({"status": "ok", "version": VERSION})
 
 
 async def readyz(request: Request) -> Response:
     state = gateway_state(request.app)
-    checks = {"broker": state.publisher.ready, "events": state.relay.ready, "store": True}
+    # Shutting down: out of the balancer first, while everything still works.
+    checks = {"broker": state.publisher.ready, "events": state.relay.ready, "store": True, "running": True}
+    if state.draining:
+        checks["running"] = False
     try:
         await state.store.ping()
     except GatewayError:
         checks["store"] = False
     ready = all(checks.values())
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+
+async def prometheus_metrics(request: Request) -> Response:
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
 
 
 async def openapi(request: Request) -> Response:

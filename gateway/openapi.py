@@ -7,6 +7,7 @@ from typing import Any
 
 from shared.events import TaskStatus
 from shared.kinds import KINDS
+from shared.version import VERSION
 
 __all__ = ["OPENAPI"]
 
@@ -27,7 +28,7 @@ _ERROR = {
 }
 _NULLABLE_OBJECT = {"anyOf": [{"type": "object"}, {"type": "null"}]}
 _STATUS = {"type": "string", "enum": [status.value for status in TaskStatus]}
-_TASK = {
+_TASK: dict[str, Any] = {
     "type": "object",
     "required": ["task_id", "kind", "status", "seq", "attempts", "created_at", "updated_at"],
     "properties": {
@@ -73,10 +74,16 @@ _AUTH_ERRORS = {
     "431": _err("Request head larger than GATEWAY_MAX_HEADER_BYTES"),
 }
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_ADMIN_TASK = {
+    **_TASK,
+    "required": [*_TASK["required"], "tenant"],
+    "properties": {**_TASK["properties"], "tenant": {"type": "string"}},
+}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {"title": "Odoo submission gateway", "version": "1.0.0"},
+    # The release (package metadata); the wire protocol is v1 (paths under /v1).
+    "info": {"title": "Odoo submission gateway", "version": VERSION},
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         "schemas": {"Task": _TASK, "Event": _EVENT, "Error": _ERROR},
@@ -173,7 +180,78 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
-        "/healthz": {"get": {"summary": "Alive", "security": [], "responses": {"200": {"description": "alive"}}}},
+        "/v1/admin/failed": {
+            "get": {
+                "summary": "Failed tasks, newest first (operators: GATEWAY_ADMIN_TOKEN)",
+                "parameters": [
+                    {"name": "tenant", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                    {"name": "before", "in": "query", "required": False, "schema": {"type": "number"}},
+                ],
+                "responses": {
+                    "200": _json(
+                        "Failed tasks",
+                        {
+                            "type": "object",
+                            "required": ["tasks"],
+                            "properties": {"tasks": {"type": "array", "items": _ADMIN_TASK}},
+                        },
+                    ),
+                    "400": _err("Bad 'limit' or 'before'"),
+                    **_AUTH_ERRORS,
+                    "503": _err("Store unavailable"),
+                },
+            }
+        },
+        "/v1/admin/tasks/{task_id}/retry": {
+            "post": {
+                "summary": "Run a failed task again (operators: GATEWAY_ADMIN_TOKEN)",
+                "parameters": [_TASK_ID],
+                "responses": {
+                    "202": _json(
+                        "Reopened and published", _ADMIN_TASK, headers={"Location": {"schema": {"type": "string"}}}
+                    ),
+                    **_AUTH_ERRORS,
+                    "404": _err("Unknown task"),
+                    "409": _err("The task is not failed"),
+                    "503": _err("Broker or store unavailable; retry"),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Alive, and the version running",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "alive",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["status", "version"],
+                                    "properties": {"status": {"const": "ok"}, "version": {"type": "string"}},
+                                }
+                            }
+                        },
+                    }
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics (text exposition format)",
+                "security": [],
+                "responses": {
+                    "200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}
+                },
+            }
+        },
         "/readyz": {
             "get": {
                 "summary": "Broker, event relay and store reachable",

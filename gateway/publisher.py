@@ -15,22 +15,25 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection
 
+from gateway import metrics
 from gateway.amqp import AmqpLink
 from shared.config import Settings
 from shared.errors import BrokerUnavailable
-from shared.names import TASK_ACTOR, TASK_QUEUE, dramatiq_queue_arguments
+from shared.names import TASK_ACTOR, TASK_ID_HEADER, TASK_QUEUE, dramatiq_queue_arguments
 from shared.store import TaskRecord
 
 __all__ = ["TaskPublisher", "dramatiq_body"]
 
 
-def dramatiq_body(task_id: str, kind: str, payload: dict[str, Any]) -> bytes:
+def dramatiq_body(task_id: str, kind: str, payload: dict[str, Any], attempt: int = 1) -> bytes:
+    """Dramatiq's message; ``attempt`` > 1 (an operator's retry) travels as Dramatiq's own
+    ``retries`` option, which the workers read as the attempt number."""
     message = {
         "queue_name": TASK_QUEUE,
         "actor_name": TASK_ACTOR,
         "args": [task_id, kind, payload],
         "kwargs": {},
-        "options": {},
+        "options": {"retries": attempt - 1} if attempt > 1 else {},
         "message_id": task_id,
         "message_timestamp": int(time.time() * 1000),
     }
@@ -61,19 +64,26 @@ class TaskPublisher:
     async def stop(self) -> None:
         await self.link.stop()
 
-    async def publish(self, task: TaskRecord) -> None:
+    async def publish(self, task: TaskRecord, attempt: int = 1) -> None:
         """Return once RabbitMQ confirmed a persistent copy on the durable queue."""
         channel = self._channel
         if channel is None or channel.is_closed:
             raise BrokerUnavailable("RabbitMQ is not reachable; the task was not accepted. Retry.")
         assert task.payload is not None
         message = aio_pika.Message(
-            dramatiq_body(task.id, task.kind, task.payload),
+            dramatiq_body(task.id, task.kind, task.payload, attempt),
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             content_type="application/json",
-            # Unique per publish: aiormq matches returns by it (aio-pika #689).
+            # Unique per publish: aiormq matches returns by it (aio-pika #689). The task id,
+            # which Dramatiq keeps in the body's message_id, is what an operator looks for in
+            # the console: it travels as the correlation id and in a header.
             message_id=str(uuid.uuid4()),
+            correlation_id=task.id,
+            headers={TASK_ID_HEADER: task.id},
+            app_id="gateway",
+            type=task.kind,
         )
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout):
                 await channel.default_exchange.publish(message, routing_key=TASK_QUEUE, mandatory=True)
@@ -81,3 +91,4 @@ class TaskPublisher:
             raise BrokerUnavailable(
                 f"RabbitMQ did not confirm the task ({type(exc).__name__}); it was not accepted. Retry."
             ) from exc
+        metrics.publish_confirmed(time.perf_counter() - started)

@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gateway import metrics
 from gateway.hub import Hub
 from shared.errors import CloseCode, QuotaExceeded
 from shared.events import TaskEvent
@@ -35,6 +36,7 @@ class Session(Protocol):
     def send(self, frame: dict[str, Any]) -> None: ...
     def send_encoded(self, text: str) -> None: ...
     def shutdown(self, code: CloseCode, reason: str) -> None: ...
+    def drain(self, code: CloseCode, reason: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class SessionRegistry:
         self._sessions[session.id] = session
         self._sockets[session.principal] += 1
         self.hub.add(session.id)
+        metrics.socket_opened()
 
     def close(self, session_id: str, code: CloseCode, reason: str) -> None:
         """Detach, then tell the session to go: its queue is freed before any close is sent."""
@@ -74,6 +77,12 @@ class SessionRegistry:
     def close_all(self, code: CloseCode, reason: str) -> None:
         for session_id in list(self._sessions):
             self.close(session_id, code, reason)
+
+    def drain_all(self, code: CloseCode, reason: str) -> None:
+        """Server shutdown: each session finishes the frame it is handling and sends what
+        is queued, then closes itself through :meth:`close`."""
+        for session in list(self._sessions.values()):
+            session.drain(code, reason)
 
     def detach(self, session_id: str) -> None:
         """The session ended on its own (the peer left): forget it."""
@@ -107,6 +116,7 @@ class SessionRegistry:
         for task_id, after in fresh:
             self.hub.watch(session_id, task_id, after)
         self._watches[session.principal] += len(fresh)
+        metrics.watches_changed(len(fresh))
 
     def finish_sync(self, session_id: str, task_id: str, stored: list[TaskEvent]) -> None:
         session = self._sessions.get(session_id)
@@ -116,11 +126,15 @@ class SessionRegistry:
 
     def deliver(self, event: TaskEvent) -> None:
         text: str | None = None
+        sent = 0
         for session_id in self.hub.route(event):
             session = self._sessions.get(session_id)
             if session is not None:
                 text = text or encode_frame(event_frame(event))  # once, for every socket
                 session.send_encoded(text)
+                sent += 1
+        if sent:
+            metrics.frames_pushed(sent)
 
     def positions(self) -> dict[str, int]:
         return self.hub.positions()
@@ -135,8 +149,10 @@ class SessionRegistry:
         session = self._sessions.pop(session_id, None)
         if session is None:
             return None
-        self._watches[session.principal] -= self.hub.remove(session_id)
+        watches = self.hub.remove(session_id)
+        self._watches[session.principal] -= watches
         self._sockets[session.principal] -= 1
+        metrics.socket_detached(watches)
         for counter in (self._watches, self._sockets):
             if counter[session.principal] <= 0:
                 del counter[session.principal]

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import aio_pika
 from aio_pika.abc import AbstractConnection, AbstractExchange, AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
 
+from gateway import metrics
 from gateway.amqp import AmqpLink
 from gateway.registry import SessionRegistry
 from shared.config import Settings
@@ -35,6 +37,8 @@ from shared.names import (
     LIVE_EXCHANGE,
     STORE_QUEUE,
     STORE_QUEUE_DEAD,
+    TASK_ID_HEADER,
+    live_queue_name,
     store_queue_arguments,
 )
 from shared.signing import SIGNATURE_HEADER, EventSigner
@@ -57,6 +61,7 @@ class EventRelay:
         self._store_probe: asyncio.Task[None] | None = None
         #: Messages dropped because no worker signed them (README "Security").
         self.forged_events = 0
+        self._connections = 0
         self.link = AmqpLink(settings.amqp_url, "gateway-events", self._setup, on_down=self._down)
 
     def start(self) -> None:
@@ -85,7 +90,8 @@ class EventRelay:
         store_queue = await channel.declare_queue(STORE_QUEUE, durable=True, arguments=store_queue_arguments())
         await store_queue.bind(events, routing_key="task.#")
         self._live = await channel.declare_exchange(LIVE_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True)
-        live_queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
+        self._connections += 1
+        live_queue = await channel.declare_queue(live_queue_name(self._connections), exclusive=True, auto_delete=True)
         await live_queue.bind(self._live)
         await live_queue.consume(self._on_live, no_ack=True)
         self._store_queue = store_queue
@@ -103,6 +109,7 @@ class EventRelay:
         if self._signer.verify(message.body, (message.headers or {}).get(SIGNATURE_HEADER)):
             return True
         self.forged_events += 1
+        metrics.anomaly("forged_event")
         log.warning(
             "unsigned or badly signed event dropped queue=%s routing_key=%.64r message_id=%.64r forged_total=%d",
             queue,
@@ -120,6 +127,7 @@ class EventRelay:
             event = TaskEvent.model_validate_json(message.body)
         except ValidationError:
             log.error("unreadable task event dead-lettered to %s", STORE_QUEUE_DEAD)
+            metrics.anomaly("unreadable_event")
             await message.reject(requeue=False)
             return
         try:
@@ -136,12 +144,18 @@ class EventRelay:
         # if it is the final state the store holds (a duplicate announcement is harmless, each
         # socket gets a seq once; a final the store does not hold is never announced).
         if applied or (event.status.final and await self._is_stored_final(event)):
+            metrics.event_relayed(event.status.value, time.time() - event.at)
             live = self._live
             if live is not None:
                 try:
                     # The worker's signature, verified above, travels on with the body.
                     signature = (message.headers or {})[SIGNATURE_HEADER]
-                    announcement = aio_pika.Message(message.body, headers={SIGNATURE_HEADER: signature})
+                    announcement = aio_pika.Message(
+                        message.body,
+                        headers={SIGNATURE_HEADER: signature, TASK_ID_HEADER: event.task_id},
+                        correlation_id=event.task_id,
+                        app_id="gateway",
+                    )
                     await live.publish(announcement, routing_key="")
                 except Exception as exc:  # stored already; sockets resync on reconnect
                     log.warning("live announce failed task=%s (%r)", event.task_id, exc)
@@ -185,6 +199,27 @@ class EventRelay:
             log.warning("resuming event consumption failed (%r)", exc)
         finally:
             self._store_probe = None
+
+    async def announce(self, event: TaskEvent) -> bool:
+        """Announce an event the gateway stored itself (an operator's reopen) to every
+        gateway's sockets, signed as the workers sign theirs. False if the connection is
+        down (sockets that watch the task get it at their next resume)."""
+        live = self._live
+        if live is None:
+            return False
+        body = event.model_dump_json().encode()
+        announcement = aio_pika.Message(
+            body,
+            headers={SIGNATURE_HEADER: self._signer.sign(body), TASK_ID_HEADER: event.task_id},
+            correlation_id=event.task_id,
+            app_id="gateway",
+        )
+        try:
+            await live.publish(announcement, routing_key="")
+        except Exception as exc:
+            log.warning("live announce failed task=%s (%r)", event.task_id, exc)
+            return False
+        return True
 
     async def _on_live(self, message: AbstractIncomingMessage) -> None:
         if not self._signed(message, "live"):

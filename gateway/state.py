@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 
 from gateway.auth import Authenticator, OriginPolicy
+from gateway.failed_tasks import FailedTasks
 from gateway.publisher import TaskPublisher
 from gateway.registry import SessionRegistry
 from gateway.relay import EventRelay
@@ -27,6 +28,11 @@ class GatewayState:
     auth: Authenticator
     origins: OriginPolicy
     registry: SessionRegistry
+    #: Operators (GATEWAY_ADMIN_TOKEN), apart from tenants.
+    admin_auth: Authenticator
+    failed: FailedTasks
+    #: Set on SIGTERM (gateway/shutdown.py): /readyz answers 503 from then on.
+    draining: bool = False
 
 
 def gateway_state(app: Starlette) -> GatewayState:

@@ -15,9 +15,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from gateway import metrics
 from gateway.publisher import TaskPublisher
 from shared.config import Settings
-from shared.errors import BrokerUnavailable, IdempotencyKeyReused
+from shared.errors import BrokerUnavailable, GatewayError, IdempotencyKeyReused
 from shared.kinds import resource_keys, validate_payload
 from shared.store import AsyncTaskStore, NewTask, TaskRecord
 
@@ -43,7 +44,19 @@ class Submissions:
         self._publisher = publisher
         self._claim_ttl = settings.publish_timeout + 5.0
 
-    async def submit(self, principal: str, key: str, kind: str, payload: dict[str, Any]) -> SubmitOutcome:
+    async def submit(
+        self, principal: str, key: str, kind: str, payload: dict[str, Any], *, transport: str = "http"
+    ) -> SubmitOutcome:
+        """Accept (or find) the submission; counted by ``transport`` and outcome."""
+        try:
+            outcome = await self._submit(principal, key, kind, payload)
+        except GatewayError as err:
+            metrics.submission(transport, err.code)
+            raise
+        metrics.submission(transport, "duplicate" if outcome.duplicate else "accepted")
+        return outcome
+
+    async def _submit(self, principal: str, key: str, kind: str, payload: dict[str, Any]) -> SubmitOutcome:
         normalized = validate_payload(kind, payload)
         new = NewTask(
             id=str(uuid.uuid4()),

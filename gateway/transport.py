@@ -28,6 +28,7 @@ from websockets.http11 import Request
 
 from gateway.security_headers import SECURITY_HEADERS
 from shared.config import Settings
+from shared.errors import CloseCode
 
 __all__ = ["ABORT_EXTENSION", "SEND_NOW_EXTENSION", "AbortableWebSocketProtocol", "GuardedHttpProtocol"]
 
@@ -158,6 +159,19 @@ class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
             # The handshake is written: nothing reads its request or response again, and
             # an idle socket should not hold them (about 2 KiB each) for its whole life.
             self.request = self.response = None  # type: ignore[assignment]
+
+    def shutdown(self) -> None:
+        """uvicorn's server shutdown, for a socket the gateway's own drain (gateway/shutdown.py)
+        left open: close it with 1001 GOING_AWAY, the code the README documents, where uvicorn
+        would send 1012; the app sees the same code in its ``websocket.disconnect``."""
+        if self.close_sent or not self.handshake_complete or self.initial_response is not None:
+            super().shutdown()
+            return
+        self.stop_keepalive()
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": int(CloseCode.GOING_AWAY)})
+        self.conn.send_close(int(CloseCode.GOING_AWAY), "gateway shutting down; reconnect")
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.transport.close()
 
 
 @functools.cache

@@ -26,6 +26,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from gateway import metrics
 from gateway.auth import bearer_token
 from gateway.limits import TokenBucket
 from gateway.registry import SessionRegistry
@@ -56,6 +57,8 @@ __all__ = ["WsSession", "websocket_endpoint"]
 log = logging.getLogger(__name__)
 _CLOSE_SEND_SECONDS = 1.0
 _CLOSE_GRACE_SECONDS = 2.0
+# At shutdown, how long a socket's queued frames get to go out before it is closed.
+_DRAIN_SEND_SECONDS = 1.0
 # Frames refused for going over a rate that a socket may send before it is cut off (4029),
 # plus one more per second: a client that honours ``retry_after`` never gets near it.
 _REFUSALS_BURST = 10
@@ -90,6 +93,9 @@ class WsSession:
         "_frames",
         "_resume_ids",
         "_refusals",
+        "_draining",
+        "_handling",
+        "_drainer",
     )
 
     def __init__(self, ws: WebSocket, state: GatewayState, principal: str) -> None:
@@ -113,6 +119,11 @@ class WsSession:
         self._frames = TokenBucket(rate, 2 * rate)
         self._resume_ids: TokenBucket | None = None
         self._refusals: TokenBucket | None = None
+        # Server shutdown (gateway/shutdown.py): the close to send once the frame being
+        # handled is answered and the queue is sent.
+        self._draining: _Close | None = None
+        self._handling = False
+        self._drainer: asyncio.Task[None] | None = None
 
     @property
     def registry(self) -> SessionRegistry:
@@ -154,6 +165,25 @@ class WsSession:
         for task in (self._sender, self._main):
             if task is not None and task is not current and not task.done():
                 task.cancel()
+
+    def drain(self, code: CloseCode, reason: str) -> None:
+        """Server shutdown: answer the frame being handled (a submission under way gets
+        its ``accepted``), read no new one, send what is queued, then close."""
+        if self.closing is not None or self._draining is not None:
+            return
+        self._draining = _Close(code, reason)
+        if not self._handling:
+            self._drainer = asyncio.create_task(self._close_when_sent(), name=f"ws-drain:{self.id}")
+
+    async def _close_when_sent(self) -> None:
+        draining = self._draining
+        if draining is None:
+            return
+        deadline = time.monotonic() + _DRAIN_SEND_SECONDS
+        while self._queue and self.closing is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if self.closing is None:
+            self._close(draining.code, draining.reason)
 
     # -- the connection's tasks --------------------------------------------------------
 
@@ -211,7 +241,15 @@ class WsSession:
                 continue
             if len(text) > limit:
                 raise self._close(CloseCode.MESSAGE_TOO_BIG, f"frame larger than {limit} bytes")
-            await self.handle(text)
+            if self._draining is not None:
+                continue  # shutting down: unanswered, the client sends it again elsewhere
+            self._handling = True
+            try:
+                await self.handle(text)
+            finally:
+                self._handling = False
+            if self._draining is not None:
+                await self._close_when_sent()
 
     # -- frames ------------------------------------------------------------------------
 
@@ -242,7 +280,9 @@ class WsSession:
     async def _submit(self, frame: SubmitFrame) -> None:
         # Checked before submitting: once accepted, the task must be watched, not refused.
         self.registry.check_watch_room(self.id, 1)
-        outcome = await self.state.submissions.submit(self.principal, frame.idempotency_key, frame.kind, frame.payload)
+        outcome = await self.state.submissions.submit(
+            self.principal, frame.idempotency_key, frame.kind, frame.payload, transport="ws"
+        )
         task = outcome.task
         fresh = not self.registry.is_watching(self.id, task.id)
         self.registry.watch(self.id, [(task.id, 0)], enforce=False)
@@ -394,9 +434,14 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     except _Close as close:
         code, reason, ours = close.code, close.reason, True
     except WebSocketDisconnect as disconnect:
-        code, reason = disconnect.code, "client closed"
+        # uvicorn closed it at shutdown (1001, see transport.py), or the client did.
+        code, reason = disconnect.code, "server shutdown" if state.draining else "client closed"
     except (OSError, RuntimeError):
         code, reason = 1006, "connection lost"
+    except asyncio.CancelledError:
+        # uvicorn's graceful timeout ran out: its protocol already sent 1001 (transport.py).
+        code, reason = (int(CloseCode.GOING_AWAY), "server shutdown") if state.draining else (1006, "cancelled")
+        raise
     except Exception as exc:  # a bug: logged with a reference the client also gets
         reference = uuid.uuid4().hex[:12]
         log.error("ws internal error peer=%s reference=%s", peer, reference, exc_info=exc)
@@ -408,6 +453,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             await _end_connection(ws, code, reason, abort)
         what = f"conn={session.id}" if session is not None else f"before auth peer={peer}"
         if session is not None or ours:
+            metrics.socket_closed(code)
             log.info("ws close %s code=%d reason=%s duration=%.1fs", what, code, reason, time.monotonic() - started)
 
 

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 __all__ = ["Settings"]
 
@@ -59,6 +59,14 @@ _ENV = {
     "wake_sweep_seconds": "TASK_WAKE_SWEEP_SECONDS",
     "wake_rewake_seconds": "TASK_WAKE_REWAKE_SECONDS",
     "log_level": "LOG_LEVEL",
+    "log_format": "LOG_FORMAT",
+    "admin_token": "GATEWAY_ADMIN_TOKEN",
+    "shutdown_drain_seconds": "GATEWAY_SHUTDOWN_DRAIN_SECONDS",
+    "metrics_multiproc_dir": "PROMETHEUS_MULTIPROC_DIR",
+    "worker_metrics_host": "WORKER_METRICS_HOST",
+    "worker_metrics_port": "WORKER_METRICS_PORT",
+    "worker_metrics_dir": "WORKER_METRICS_DIR",
+    "odoo_startup_wait": "ODOO_STARTUP_WAIT",
 }
 
 
@@ -125,6 +133,23 @@ class Settings(BaseModel):
     # ... and wakes again one woken this long ago that is still queued (its message lost).
     wake_rewake_seconds: float = Field(default=30.0, gt=0)
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    # The operators' credential for /v1/admin (failed-task listing and retry); distinct
+    # from every tenant token. Empty: the admin API answers 401 to everyone.
+    admin_token: SecretStr = SecretStr("")
+    # On SIGTERM: /readyz answers 503 at once, then this long for load balancers to notice
+    # and for submissions under way to finish, before sockets are closed (1001).
+    shutdown_drain_seconds: float = Field(default=5.0, ge=0)
+    # prometheus-client's multiprocess directory (GATEWAY_WORKERS > 1); read by the library
+    # itself, here only so ``python -m gateway`` can empty it at start.
+    metrics_multiproc_dir: str = ""
+    # Dramatiq's Prometheus exposition server, one per worker host (0: no metrics).
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9191, ge=0, le=65535)
+    worker_metrics_dir: str = ""
+    # How long a worker keeps retrying its first Odoo login while Odoo is unreachable
+    # (starting, or its database still being created); a rejected login is never retried.
+    odoo_startup_wait: float = Field(default=300.0, ge=0)
 
     @field_validator("tokens", mode="before")
     @classmethod
@@ -151,6 +176,12 @@ class Settings(BaseModel):
     @classmethod
     def _parse_odoo_api(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _admin_token_is_not_a_tenant_token(self) -> Settings:
+        if self.admin_token.get_secret_value() and self.admin_token.get_secret_value() in self.tokens:
+            raise ValueError("GATEWAY_ADMIN_TOKEN must differ from every tenant token in GATEWAY_TOKENS")
+        return self
 
     @property
     def effective_lease_seconds(self) -> float:

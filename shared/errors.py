@@ -12,6 +12,7 @@
     │   ├── IdempotencyKeyReused      422: same key, different payload
     │   ├── PayloadTooLarge           413 / close 1009
     │   ├── RequestTimeout            408: the body did not arrive in time
+    │   ├── TaskNotRetryable          409: an operator's retry of a task that is not failed
     │   └── QuotaExceeded             429 + Retry-After: a per-tenant or per-socket bound was hit
     │       └── RateLimited           429 + Retry-After: too many requests, frames or failed logins
     ├── Unavailable                   503 + Retry-After: a dependency is down; retry the same request
@@ -50,6 +51,7 @@ __all__ = [
     "RetryableTaskError",
     "StoreUnavailable",
     "TaskError",
+    "TaskNotRetryable",
     "Unavailable",
     "UnknownFrameType",
     "ValidationFailed",
@@ -117,6 +119,11 @@ class PayloadTooLarge(ClientError):
 class RequestTimeout(ClientError):
     code = "request_timeout"
     status = 408
+
+
+class TaskNotRetryable(ClientError):
+    code = "task_not_failed"
+    status = 409
 
 
 class QuotaExceeded(ClientError):

@@ -18,10 +18,12 @@ __all__ = [
     "STORE_QUEUE",
     "STORE_QUEUE_DEAD",
     "TASK_ACTOR",
+    "TASK_ID_HEADER",
     "TASK_QUEUE",
     "TASK_READY_ACTOR",
     "TASK_READY_QUEUE",
     "connection_name",
+    "live_queue_name",
     "dramatiq_queue_arguments",
     "store_queue_arguments",
 ]
@@ -45,6 +47,8 @@ STORE_QUEUE = "gateway.task_events"
 STORE_QUEUE_DEAD = "gateway.task_events.XQ"
 #: Fanout exchange: after an event is stored, it is announced to every gateway instance.
 LIVE_EXCHANGE = "gateway.live"
+#: AMQP header with the task id, on task messages and task events (the console shows headers).
+TASK_ID_HEADER = "x-task-id"
 
 #: Dramatiq's default, overridable by the same environment variable Dramatiq reads.
 DEAD_MESSAGE_TTL_MS = int(os.getenv("dramatiq_dead_message_ttl", 86400000 * 7))
@@ -62,3 +66,11 @@ def store_queue_arguments() -> dict[str, Any]:
 def connection_name(role: str) -> str:
     """``gateway@host:pid``: what the management console shows in its Connections tab."""
     return f"{role}@{socket.gethostname()}:{os.getpid()}"
+
+
+def live_queue_name(generation: int) -> str:
+    """This gateway process's exclusive queue on ``gateway.live``:
+    ``gateway.live.<host>.<pid>.<n>``, n counting the relay's connections. A new name per
+    connection: the dead connection's queue can stay locked (RESOURCE_LOCKED) until the
+    broker notices it is gone."""
+    return f"{LIVE_EXCHANGE}.{socket.gethostname()}.{os.getpid()}.{generation}"

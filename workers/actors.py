@@ -21,6 +21,7 @@ from shared.signing import EventSigner
 from shared.store import open_store
 from workers.broker import build_broker
 from workers.events import EventPublisher
+from workers.metrics import prometheus_middleware
 from workers.odoo_api import check_odoo_settings, open_odoo
 from workers.runner import RetryLater, TaskAbandoned, TaskAttempt, TaskRunner
 from workers.wakeup import WakeSweeper, send_waiters
@@ -28,11 +29,15 @@ from workers.wakeup import WakeSweeper, send_waiters
 __all__ = ["apply_ready_task", "apply_task", "broker"]
 
 settings = Settings.from_env()
-configure_logging(settings.log_level)
+configure_logging(settings.log_level, settings.log_format)
 # Refused at start, not at the first task: a worker whose events no gateway would trust.
 signer = EventSigner.from_settings(settings)
 check_odoo_settings(settings)
 broker = build_broker(settings)
+# Before anything imports prometheus-client (see workers/metrics.py).
+_prometheus = prometheus_middleware(settings)
+if _prometheus is not None:
+    broker.add_middleware(_prometheus)
 dramatiq.set_broker(broker)
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,8 @@ import logging
 import threading
 from collections import Counter
 
+from workers import metrics
+
 __all__ = ["anomaly_counts", "record_anomaly"]
 
 log = logging.getLogger(__name__)
@@ -19,6 +21,7 @@ _lock = threading.Lock()
 def record_anomaly(kind: str, task_id: str, detail: str) -> None:
     with _lock:
         _counts[kind] += 1
+    metrics.anomaly(kind)
     log.error("anomaly %s task=%s: %s", kind, task_id, detail)
 
 

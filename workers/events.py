@@ -17,7 +17,7 @@ import pika.exceptions
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from shared.events import TaskEvent
-from shared.names import EVENTS_EXCHANGE
+from shared.names import EVENTS_EXCHANGE, TASK_ID_HEADER
 from shared.signing import SIGNATURE_HEADER, EventSigner
 
 __all__ = ["EventPublisher"]
@@ -37,8 +37,10 @@ class EventPublisher:
             delivery_mode=2,
             content_type="application/json",
             message_id=f"{event.task_id}:{event.seq}",
+            correlation_id=event.task_id,
+            app_id="worker",
             type=event.status.value,
-            headers={SIGNATURE_HEADER: self._signer.sign(body)},
+            headers={SIGNATURE_HEADER: self._signer.sign(body), TASK_ID_HEADER: event.task_id},
         )
         for attempt in range(1, _ATTEMPTS + 1):
             try:

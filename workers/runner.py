@@ -42,6 +42,7 @@ from shared.errors import PermanentTaskError
 from shared.events import ErrorInfo, TaskEvent, TaskStatus, event_seq
 from shared.kinds import KINDS, OdooCall, TaskKind, task_reference
 from shared.store import TaskRecord, TaskStore, Waiter
+from workers import metrics
 from workers.anomalies import record_anomaly
 from workers.classify import Classified, FailureClass, classify
 
@@ -87,8 +88,9 @@ def backoff_seconds(attempt: int, minimum: float, maximum: float, rand: Callable
 class _Attempt:
     """State of one attempt: the task's records, and whether a write may be in flight."""
 
-    def __init__(self, resource_keys: tuple[str, ...]) -> None:
+    def __init__(self, resource_keys: tuple[str, ...], attempt_base: int = 0) -> None:
         self.resource_keys = resource_keys
+        self.attempt_base = attempt_base  # attempts before an operator reopened the task
         self.write_started = False
         self.write_ambiguous = False
 
@@ -124,7 +126,7 @@ class TaskRunner:
             return
         owner = f"{self.worker_id}/{uuid.uuid4().hex[:8]}"
         self._acquire_lease(task.task_id, owner)
-        state = _Attempt(record.resource_keys)
+        state = _Attempt(record.resource_keys, record.attempt_base)
         try:
             if not self._take_turn(task):
                 return
@@ -211,7 +213,8 @@ class TaskRunner:
         """Store the final event (which frees the task's records), wake the next tasks in
         line, then publish it. If the publish fails, the redelivery publishes it again."""
         event = self._event(task, status, result=result, error=error)
-        self.store.apply_event(event)
+        if self.store.apply_event(event):
+            metrics.task_finished(task.kind, status.value)
         if state.resource_keys:
             try:
                 waiters = self.store.wake_waiters(self.clock(), keys=state.resource_keys)
@@ -235,8 +238,9 @@ class TaskRunner:
         if failure.failure is FailureClass.PERMANENT:
             self._finish(task, state, TaskStatus.FAILED, error=ErrorInfo(code=failure.code, message=failure.message))
             raise TaskAbandoned(failure.message)
-        if task.attempt >= self.settings.max_attempts:
-            message = f"Gave up after {task.attempt} attempts. Last error: {failure.message}"
+        attempts = task.attempt - state.attempt_base
+        if attempts >= self.settings.max_attempts:
+            message = f"Gave up after {attempts} attempts. Last error: {failure.message}"
             self._finish(task, state, TaskStatus.FAILED, error=ErrorInfo(code=failure.code, message=message))
             raise TaskAbandoned(message)
         delay = backoff_seconds(task.attempt + 1, self.settings.min_backoff, self.settings.max_backoff, self.rand)
@@ -270,6 +274,7 @@ class TaskRunner:
 
     def _emit(self, event: TaskEvent) -> None:
         self.publish(event)
+        metrics.task_event(event.status.value)
         log.info(
             "task %s %s seq=%d attempt=%d%s",
             event.task_id,

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from shared.store.aio import AsyncTaskStore
 from shared.store.base import TaskStore
-from shared.store.records import NewTask, PurgeReport, TaskRecord, Turn, Waiter
+from shared.store.records import NewTask, PurgeReport, Reopened, TaskRecord, Turn, Waiter
 
-__all__ = ["AsyncTaskStore", "NewTask", "PurgeReport", "TaskRecord", "TaskStore", "Turn", "Waiter", "open_store"]
+__all__ = [
+    "AsyncTaskStore",
+    "NewTask",
+    "PurgeReport",
+    "Reopened",
+    "TaskRecord",
+    "TaskStore",
+    "Turn",
+    "Waiter",
+    "open_store",
+]
 
 
 def open_store(url: str) -> TaskStore:

@@ -7,13 +7,14 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import ParamSpec, TypeVar
 
 from shared.events import TaskEvent
 from shared.store.base import TaskStore
 from shared.store.group_commit import GroupCommit
 from shared.store.read_batch import ReadBatcher
-from shared.store.records import NewTask, PurgeReport, TaskRecord
+from shared.store.records import NewTask, PurgeReport, Reopened, TaskRecord
 
 __all__ = ["AsyncTaskStore"]
 
@@ -21,16 +22,33 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def _operation(fn: Callable[..., object]) -> str:
+    """The store operation's name for metrics, looking through ``functools.partial``
+    (a hop of batched reads is named ``batched_reads``)."""
+    while isinstance(fn, partial):
+        fn = fn.func
+    return getattr(fn, "__name__", "call")
+
+
 class AsyncTaskStore:
-    def __init__(self, store: TaskStore, *, threads: int = 16) -> None:
+    def __init__(
+        self, store: TaskStore, *, threads: int = 16, observe: Callable[[str, float], None] | None = None
+    ) -> None:
         self.sync = store
+        #: Called with each call's operation name and seconds (the gateway's metrics).
+        self._observe = observe
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="store")
         self._accepts = GroupCommit(lambda *args: self._run(self.sync.accept_batch, *args))
         self._reads = ReadBatcher(self._run)
 
     async def _run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+        started = time.perf_counter()
+        try:
+            return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+        finally:
+            if self._observe is not None:
+                self._observe(_operation(fn), time.perf_counter() - started)
 
     async def migrate(self) -> None:
         await self._run(self.sync.migrate)
@@ -61,6 +79,12 @@ class AsyncTaskStore:
 
     async def apply_event(self, event: TaskEvent) -> bool:
         return await self._run(self.sync.apply_event, event)
+
+    async def list_failed(self, principal: str | None, limit: int, before: float | None) -> list[TaskRecord]:
+        return await self._run(self.sync.list_failed, principal, limit, before)
+
+    async def reopen(self, task_id: str, claim_ttl: float) -> Reopened | None:
+        return await self._run(self.sync.reopen, task_id, time.time(), claim_ttl)
 
     async def purge(self, key_window: float, history_window: float) -> PurgeReport:
         return await self._run(self.sync.purge, time.time(), key_window, history_window)

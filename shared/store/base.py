@@ -13,7 +13,7 @@ import abc
 from collections.abc import Sequence
 
 from shared.events import TaskEvent
-from shared.store.records import NewTask, PurgeReport, TaskRecord, Turn, Waiter
+from shared.store.records import NewTask, PurgeReport, Reopened, TaskRecord, Turn, Waiter
 
 __all__ = ["TaskStore"]
 
@@ -88,6 +88,20 @@ class TaskStore(abc.ABC):
         """Parked tasks whose turn has come (limited to those sharing ``keys`` if given),
         each claimed for waking by this caller only; one claimed more than ``rewake_after``
         seconds ago and still parked (its waker died) is claimed again."""
+
+    @abc.abstractmethod
+    def list_failed(self, principal: str | None, limit: int = 100, before: float | None = None) -> list[TaskRecord]:
+        """Failed tasks, newest first (``updated_at`` < ``before`` if given, for paging), of
+        one principal or of all."""
+
+    @abc.abstractmethod
+    def reopen(self, task_id: str, now: float, claim_ttl: float) -> Reopened | None:
+        """Put a ``failed`` task back in line, atomically: a ``retrying`` event (reason
+        ``reopened``) whose seq is above every seq the task had, a fresh attempt budget, a
+        new place at the end of the acceptance order on its Odoo records, and the publish
+        claimed for ``claim_ttl`` seconds (then :meth:`mark_published`). A reopened task
+        whose publish failed (still unpublished, claim lapsed) is claimed again, with no
+        new event. None if the task is neither, or its payload is gone (retention)."""
 
     @abc.abstractmethod
     def purge(self, now: float, key_window: float, history_window: float) -> PurgeReport:

@@ -46,6 +46,7 @@ _DDL = [
         history_pruned INTEGER NOT NULL DEFAULT 0,
         accept_order BIGINT,
         resource_keys TEXT,
+        attempt_base INTEGER NOT NULL DEFAULT 0,
         UNIQUE (principal, idem_key)
     )""",
     """CREATE TABLE IF NOT EXISTS task_events (
@@ -136,7 +137,7 @@ class PostgresTaskStore(SqlTaskStore):
         cur.execute(
             "SELECT to_regclass('task_waits') IS NOT NULL AND to_regclass('task_accept_order') IS NOT NULL "
             "AND to_regclass('task_resources_task') IS NOT NULL AND EXISTS (SELECT 1 FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name = 'tasks' AND column_name = 'resource_keys')"
+            "WHERE table_schema = current_schema() AND table_name = 'tasks' AND column_name = 'attempt_base')"
         )
         if bool(cur.fetchone()[0]):
             return True
@@ -147,6 +148,7 @@ class PostgresTaskStore(SqlTaskStore):
     def _add_missing_columns(self, cur: Cursor) -> None:
         cur.execute("ALTER TABLE tasks ADD COLUMN IF NOT EXISTS accept_order BIGINT")
         cur.execute("ALTER TABLE tasks ADD COLUMN IF NOT EXISTS resource_keys TEXT")
+        cur.execute("ALTER TABLE tasks ADD COLUMN IF NOT EXISTS attempt_base INTEGER NOT NULL DEFAULT 0")
 
     def _lock_resources(self, cur: Cursor, keys: Sequence[str]) -> None:
         # A sequence alone hands out numbers in call order, not commit order: a task with a

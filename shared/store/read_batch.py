@@ -22,7 +22,7 @@ Outcome = tuple[bool, Any]  # (True, value) or (False, exception)
 RunInThread = Callable[[Callable[[], list[Outcome]]], Awaitable[list[Outcome]]]
 
 
-def _outcomes(thunks: list[Callable[[], Any]]) -> list[Outcome]:
+def batched_reads(thunks: list[Callable[[], Any]]) -> list[Outcome]:
     results: list[Outcome] = []
     for thunk in thunks:
         try:
@@ -54,7 +54,7 @@ class ReadBatcher:
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
                 try:
-                    outcomes = await self._run(partial(_outcomes, [thunk for thunk, _ in batch]))
+                    outcomes = await self._run(partial(batched_reads, [thunk for thunk, _ in batch]))
                 except Exception as exc:  # the hop itself failed (pool shut down): every read in it did
                     for _, future in batch:
                         if not future.done():

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.events import ErrorInfo, TaskStatus
+from shared.events import ErrorInfo, TaskEvent, TaskStatus
 
-__all__ = ["NewTask", "PurgeReport", "TaskRecord", "Turn", "Waiter"]
+__all__ = ["NewTask", "PurgeReport", "Reopened", "TaskRecord", "Turn", "Waiter"]
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,24 @@ class TaskRecord:
     #: moves it to the end.
     accept_order: int = 0
     resource_keys: tuple[str, ...] = ()
+    #: Attempts made before the last reopen (an operator's retry of a failed task): the
+    #: attempt budget (TASK_MAX_ATTEMPTS) counts from here.
+    attempt_base: int = 0
 
     @property
     def published(self) -> bool:
         return self.published_at is not None
+
+
+@dataclass(frozen=True)
+class Reopened:
+    """A failed task put back in line by an operator. ``event`` is the ``retrying`` event
+    that tells its watchers (None: a reopen whose publish failed, claimed again);
+    ``attempt`` is the attempt its message must carry."""
+
+    task: TaskRecord
+    event: TaskEvent | None
+    attempt: int
 
 
 @dataclass(frozen=True)

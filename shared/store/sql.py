@@ -13,15 +13,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
-from shared.events import FINAL_STATUSES, ErrorInfo, TaskEvent, TaskStatus
+from shared.events import FINAL_STATUSES, ErrorInfo, TaskEvent, TaskStatus, event_seq
 from shared.store.base import TaskStore
-from shared.store.records import NewTask, PurgeReport, TaskRecord, Turn, Waiter
+from shared.store.records import NewTask, PurgeReport, Reopened, TaskRecord, Turn, Waiter
 
 __all__ = ["Cursor", "SqlTaskStore"]
 
 _TASK_COLUMNS = (
     "id, principal, idem_key, fingerprint, kind, payload, status, seq, attempts, result, "
-    "error, created_at, updated_at, published_at, history_pruned, accept_order, resource_keys"
+    "error, created_at, updated_at, published_at, history_pruned, accept_order, resource_keys, attempt_base"
 )
 # A task blocks the tasks after it on a shared resource key while it is not final and is
 # acknowledged or may still be (published, or its publish claim is live). A task whose
@@ -68,6 +68,7 @@ def _task(row: Sequence[Any]) -> TaskRecord:
         history_pruned=bool(row[14]),
         accept_order=int(row[15] or 0),
         resource_keys=tuple(_loads(row[16]) or ()),
+        attempt_base=int(row[17] or 0),
     )
 
 
@@ -437,6 +438,88 @@ class SqlTaskStore(TaskStore):
     def release_lease(self, task_id: str, owner: str) -> None:
         with self._transaction() as cur:
             cur.execute("DELETE FROM task_leases WHERE task_id = ? AND owner = ?", (task_id, owner))
+
+    def list_failed(self, principal: str | None, limit: int = 100, before: float | None = None) -> list[TaskRecord]:
+        where, params = "status = ?", list[Any]([TaskStatus.FAILED.value])
+        if principal is not None:
+            where, params = where + " AND principal = ?", [*params, principal]
+        if before is not None:
+            where, params = where + " AND updated_at < ?", [*params, before]
+        with self._transaction() as cur:
+            cur.execute(
+                f"SELECT {_TASK_COLUMNS} FROM tasks WHERE {where} ORDER BY updated_at DESC LIMIT ?", (*params, limit)
+            )
+            return [_task(row) for row in cur.fetchall()]
+
+    def reopen(self, task_id: str, now: float, claim_ttl: float) -> Reopened | None:
+        with self._transaction() as cur:
+            cur.execute(f"SELECT {_TASK_COLUMNS}, publish_claim_until FROM tasks WHERE id = ?", (task_id,))
+            row = cur.fetchone()
+            if row is None:
+                return None
+            task, claim = _task(row), row[18]
+            if task.payload is None:
+                return None  # retention removed what the workers would need
+            if task.status is TaskStatus.FAILED:
+                return self._reopen_failed(cur, task, now, claim_ttl)
+            if (
+                task.status is TaskStatus.RETRYING
+                and task.attempt_base > 0
+                and task.published_at is None
+                and (claim is None or float(claim) < now)
+            ):
+                # Reopened before, but its publish failed: claim the publish again.
+                cur.execute("UPDATE tasks SET publish_claim_until = ? WHERE id = ?", (now + claim_ttl, task.id))
+                return Reopened(task=task, event=None, attempt=task.attempt_base + 1)
+            return None
+
+    def _reopen_failed(self, cur: Cursor, task: TaskRecord, now: float, claim_ttl: float) -> Reopened | None:
+        # The reopen stands in the retrying slot of the attempt after the failed one; the
+        # next run is the attempt after that, so every seq it makes is higher still.
+        attempt = max(task.attempts, (task.seq + 3) // 4) + 1
+        error = ErrorInfo(code="reopened", message="An operator retried this failed task; it runs again.")
+        event = TaskEvent(
+            task_id=task.id,
+            seq=event_seq(attempt, TaskStatus.RETRYING),
+            status=TaskStatus.RETRYING,
+            attempt=attempt,
+            error=error,
+            at=now,
+        )
+        # A new acceptance, as far as its Odoo records go: at the end of the line.
+        self._lock_resources(cur, task.resource_keys)
+        order = self._next_accept_order(cur, task.resource_keys)
+        cur.execute(
+            "UPDATE tasks SET status = ?, seq = ?, attempts = ?, result = NULL, error = ?, updated_at = ?, "
+            "attempt_base = ?, published_at = NULL, publish_claim_until = ?, accept_order = ? "
+            "WHERE id = ? AND status = ? AND seq = ?",
+            (
+                event.status.value,
+                event.seq,
+                attempt,
+                _dumps(error.model_dump()),
+                now,
+                attempt,
+                now + claim_ttl,
+                order,
+                task.id,
+                TaskStatus.FAILED.value,
+                task.seq,
+            ),
+        )
+        if cur.rowcount != 1:
+            return None  # reopened by someone else meanwhile
+        cur.execute(
+            "INSERT INTO task_events (task_id, seq, status, attempt, result, error, at) "
+            "VALUES (?, ?, ?, ?, NULL, ?, ?) ON CONFLICT (task_id, seq) DO NOTHING",
+            (task.id, event.seq, event.status.value, attempt, _dumps(error.model_dump()), now),
+        )
+        cur.execute("DELETE FROM task_resources WHERE task_id = ?", (task.id,))
+        holds = [(key, order, task.id) for key in sorted(set(task.resource_keys))]
+        if holds:
+            self._insert_rows(cur, "task_resources (resource_key, accept_order, task_id)", "(?, ?, ?)", holds)
+        cur.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?", (task.id,))
+        return Reopened(task=_task(cur.fetchone()), event=event, attempt=attempt + 1)
 
     def purge(self, now: float, key_window: float, history_window: float) -> PurgeReport:
         with self._transaction() as cur:

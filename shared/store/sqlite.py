@@ -39,6 +39,7 @@ _DDL = [
         history_pruned INTEGER NOT NULL DEFAULT 0,
         accept_order INTEGER,
         resource_keys TEXT,
+        attempt_base INTEGER NOT NULL DEFAULT 0,
         UNIQUE (principal, idem_key)
     )""",
     """CREATE TABLE IF NOT EXISTS task_events (
@@ -149,7 +150,11 @@ class SqliteTaskStore(SqlTaskStore):
     def _add_missing_columns(self, cur: Cursor) -> None:
         cur.execute("PRAGMA table_info(tasks)")
         have = {row[1] for row in cur.fetchall()}
-        for column, sql_type in (("accept_order", "INTEGER"), ("resource_keys", "TEXT")):
+        for column, sql_type in (
+            ("accept_order", "INTEGER"),
+            ("resource_keys", "TEXT"),
+            ("attempt_base", "INTEGER NOT NULL DEFAULT 0"),
+        ):
             if column not in have:
                 cur.execute(f"ALTER TABLE tasks ADD COLUMN {column} {sql_type}")
         cur.execute("CREATE INDEX IF NOT EXISTS tasks_accept_order ON tasks (accept_order)")

@@ -187,6 +187,10 @@ class ChaosSystem:
             "GATEWAY_TOKENS": ",".join(f"{t}={p}" for p, t in TOKENS.items()),
             "EVENT_SIGNING_KEY": SIGNING_KEY,
             "GATEWAY_PUBLISH_TIMEOUT": "3",
+            # No load balancer to wait for: a stopped gateway closes its sockets at once.
+            "GATEWAY_SHUTDOWN_DRAIN_SECONDS": "0.5",
+            # Several worker processes on one host: no metrics port to share.
+            "WORKER_METRICS_PORT": "0",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         }

@@ -328,3 +328,86 @@ def test_concurrent_group_commits_on_shared_keys_do_not_deadlock(store: TaskStor
     for thread in threads:
         thread.join(60)
     assert errors == []
+
+
+# --- failed-task operations ------------------------------------------------------------------
+
+
+def failed(store: TaskStore, new: NewTask, attempt: int = 2, now: float = NOW) -> str:
+    task_id = accepted(store, new, now)
+    store.apply_event(event(task_id, 4 * attempt - 2, TaskStatus.RUNNING))
+    store.apply_event(
+        TaskEvent(
+            task_id=task_id,
+            seq=4 * attempt,
+            status=TaskStatus.FAILED,
+            attempt=attempt,
+            error=ErrorInfo(code="odoo_unavailable", message="down"),
+            at=now + attempt,
+        )
+    )
+    return task_id
+
+
+def test_failed_tasks_are_listed_per_principal_newest_first(store: TaskStore) -> None:
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    first = failed(store, new_task(principal=tenant), now=NOW)
+    second = failed(store, new_task(principal=tenant), now=NOW + 10)
+    theirs = failed(store, new_task(principal=f"{tenant}-other"), now=NOW + 20)
+    succeeded = accepted(store, new_task(principal=tenant))
+    store.apply_event(event(succeeded, 4, TaskStatus.SUCCEEDED))
+    assert [t.id for t in store.list_failed(tenant)] == [second, first]
+    assert [t.id for t in store.list_failed(tenant, limit=1)] == [second]
+    assert [t.id for t in store.list_failed(tenant, before=NOW + 10)] == [first]
+    everyone = [t.id for t in store.list_failed(None, limit=1000)]
+    assert {first, second, theirs} <= set(everyone) and succeeded not in everyone
+
+
+def test_reopen_keeps_seq_and_attempts_increasing_and_takes_a_new_place(store: TaskStore, counts: Products) -> None:
+    task_id = failed(store, counts("A"), attempt=2)  # seq 8, attempt 2
+    later = accepted(store, counts("A"))  # accepted while the first one had failed
+    reopened = store.reopen(task_id, NOW + 100, 10)
+    assert reopened is not None and reopened.event is not None
+    assert (reopened.event.status, reopened.event.seq, reopened.event.attempt) == (TaskStatus.RETRYING, 11, 3)
+    assert reopened.event.error is not None and reopened.event.error.code == "reopened"
+    assert reopened.attempt == 4  # its next run: seqs 13..16, above everything so far
+    task = reopened.task
+    assert (task.status, task.seq, task.attempts, task.attempt_base) == (TaskStatus.RETRYING, 11, 3, 3)
+    assert task.error is not None and not task.published and task.result is None
+    assert [(e.seq, e.status) for e in store.events_after(task_id, 7)] == [
+        (8, TaskStatus.FAILED),
+        (11, TaskStatus.RETRYING),
+    ]
+    # Only once: a second reopen of the same failure, or a reopen of what is not failed, is refused.
+    assert store.reopen(task_id, NOW + 101, 10) is None
+    assert store.reopen(later, NOW + 101, 10) is None
+    assert store.reopen(str(uuid.uuid4()), NOW + 101, 10) is None
+    # Back in line behind the task accepted meanwhile on the same record.
+    assert store.take_turn(later, 1, NOW + 102).ready
+    assert store.take_turn(task_id, 4, NOW + 102).blocked_by == later
+    # The next run's events apply on top; its success is final.
+    store.apply_event(event(later, 4, TaskStatus.SUCCEEDED))
+    assert store.take_turn(task_id, 4, NOW + 103).ready
+    assert store.apply_event(TaskEvent(task_id=task_id, seq=14, status=TaskStatus.RUNNING, attempt=4, at=NOW + 104))
+    assert store.apply_event(TaskEvent(task_id=task_id, seq=16, status=TaskStatus.SUCCEEDED, attempt=4, at=NOW + 105))
+    assert [e.seq for e in store.events_after(task_id, 0)] == [6, 8, 11, 14, 16]
+    assert store.get(task_id).status is TaskStatus.SUCCEEDED  # type: ignore[union-attr]
+
+
+def test_a_reopen_whose_publish_failed_is_claimed_again_without_a_new_event(store: TaskStore) -> None:
+    task_id = failed(store, new_task())
+    first = store.reopen(task_id, NOW + 100, 10)
+    assert first is not None and first.event is not None
+    assert store.reopen(task_id, NOW + 105, 10) is None  # its claim is live: being published
+    store.release_publish_claim(task_id)  # the publish failed
+    again = store.reopen(task_id, NOW + 106, 10)
+    assert again is not None and again.event is None and again.attempt == first.attempt
+    store.mark_published(task_id, NOW + 107)
+    assert store.reopen(task_id, NOW + 200, 10) is None  # published: nothing to do
+
+
+def test_a_task_whose_history_was_pruned_is_not_reopened(store: TaskStore) -> None:
+    task_id = failed(store, new_task())
+    day = 86400.0
+    store.purge(NOW + 40 * day, key_window=7 * day, history_window=30 * day)
+    assert store.reopen(task_id, NOW + 40 * day, 10) is None

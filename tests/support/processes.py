@@ -96,7 +96,9 @@ def start_gateway(
     proc = Proc(name, [sys.executable, "-m", "gateway"], {**env, "GATEWAY_PORT": str(port)}, log_dir)
     base = f"http://127.0.0.1:{port}"
     path = "/readyz" if ready else "/healthz"
-    _wait(lambda: httpx.get(f"{base}{path}", timeout=1).status_code == 200, path, proc, 30)
+    # Our gateway's own answer, not that of another server that took the port meanwhile.
+    key, expected = ("ready", True) if ready else ("status", "ok")
+    _wait(lambda: httpx.get(f"{base}{path}", timeout=1).json().get(key) == expected, path, proc, 30)
     return proc, base
 
 
@@ -104,4 +106,10 @@ def start_worker(env: dict[str, str], log_dir: Path, threads: int = 4, name: str
     cmd = [sys.executable, "-m", "dramatiq", "workers.actors", "--processes", "1", "--threads", str(threads)]
     proc = Proc(name, cmd, env, log_dir)
     _wait(lambda: queue_counts(env["AMQP_URL"], TASK_QUEUE)[1] >= 1, "a consumer on the task queue", proc, 30)
+    metrics_port = env.get("WORKER_METRICS_PORT", "")
+    if metrics_port not in ("", "0"):
+        # Bound before anything else asks for a free port: free_port() could hand the same
+        # one out again while the worker's metrics server had yet to bind it.
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        _wait(lambda: httpx.get(url, timeout=1).status_code == 200, "the worker's metrics", proc, 30)
     return proc

@@ -15,14 +15,26 @@ from typing import Any
 import httpx
 
 from tests.odoo_standin import OdooStandin
-from tests.support.processes import Proc, child_pids, start_gateway, start_worker
+from tests.support.processes import Proc, child_pids, free_port, start_gateway, start_worker
 from tests.support.services import amqp_url, create_vhost, delete_vhost
 
-__all__ = ["ODOO_APIS", "ODOO_API_KEY", "SIGNING_KEY", "TOKENS", "Stack", "odoo_env", "running_stack", "wait_for"]
+__all__ = [
+    "ADMIN_TOKEN",
+    "ODOO_APIS",
+    "ODOO_API_KEY",
+    "SIGNING_KEY",
+    "TOKENS",
+    "Stack",
+    "odoo_env",
+    "running_stack",
+    "wait_for",
+]
 
 TOKENS = {"demo": "tok-demo", "other": "tok-other"}
 #: The HMAC key test workers sign events with and test gateways verify them with.
 SIGNING_KEY = "test-event-signing-key-0123456789"
+#: The operators' credential for /v1/admin in tests (distinct from every tenant token).
+ADMIN_TOKEN = "test-admin-token-0123456789"
 ALLOWED_ORIGIN = "http://allowed.example"
 #: The worker user's API key in the stand-in, for the JSON-2 stacks.
 ODOO_API_KEY = "test-odoo-api-key-0123456789"
@@ -139,6 +151,11 @@ def running_stack(
         "TASK_MAX_ATTEMPTS": "5",
         "TASK_LEASE_SECONDS": "2",
         "LOG_LEVEL": "INFO",
+        # Graceful shutdown waits this long for load balancers; tests have none.
+        "GATEWAY_SHUTDOWN_DRAIN_SECONDS": "0.3",
+        "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
+        # Each stack's workers serve their metrics on a port of their own.
+        "WORKER_METRICS_PORT": str(free_port()),
         "PYTHONUNBUFFERED": "1",
         **overrides,
     }

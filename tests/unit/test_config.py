@@ -32,7 +32,18 @@ def test_parsing() -> None:
     assert "s3cret" not in repr(settings) and "tokens" not in repr(settings)
 
 
-@pytest.mark.parametrize("env", [{"GATEWAY_TOKENS": "no-principal"}, {"GATEWAY_PORT": "x"}, {"TASK_MAX_ATTEMPTS": "0"}])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"GATEWAY_TOKENS": "no-principal"},
+        {"GATEWAY_PORT": "x"},
+        {"TASK_MAX_ATTEMPTS": "0"},
+        {"LOG_FORMAT": "xml"},
+        {"WORKER_METRICS_PORT": "70000"},
+        # The operators' credential may not also be a tenant's.
+        {"GATEWAY_TOKENS": "same-token=demo", "GATEWAY_ADMIN_TOKEN": "same-token"},
+    ],
+)
 def test_bad_values_are_refused(env: dict[str, str]) -> None:
     with pytest.raises(ValidationError):
         Settings.from_env(env)
@@ -59,3 +70,18 @@ def test_odoo_api_settings() -> None:
     assert Settings.from_env({"ODOO_API": "auto"}).odoo_api == "auto"
     with pytest.raises(ValidationError):
         Settings.from_env({"ODOO_API": "xmlrpc"})
+
+
+def test_operations_settings_are_read() -> None:
+    settings = Settings.from_env(
+        {
+            "LOG_FORMAT": "json",
+            "GATEWAY_ADMIN_TOKEN": "ops-s3cret",
+            "GATEWAY_SHUTDOWN_DRAIN_SECONDS": "2.5",
+            "WORKER_METRICS_PORT": "0",
+            "ODOO_STARTUP_WAIT": "60",
+        }
+    )
+    assert (settings.log_format, settings.shutdown_drain_seconds, settings.worker_metrics_port) == ("json", 2.5, 0)
+    assert settings.admin_token.get_secret_value() == "ops-s3cret" and "ops-s3cret" not in repr(settings)
+    assert settings.odoo_startup_wait == 60.0

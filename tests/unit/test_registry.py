@@ -35,6 +35,10 @@ class FakeSession:
         if self.registry is not None:
             self.attached_when_closed = self.registry.is_watching(self.id, "t1")
 
+    def drain(self, code: CloseCode, reason: str) -> None:
+        if self.registry is not None:
+            self.registry.close(self.id, code, reason)
+
 
 def event(seq: int, task_id: str = "t1") -> TaskEvent:
     return TaskEvent(task_id=task_id, seq=seq, status=TaskStatus.RUNNING, attempt=1, at=1.0)
