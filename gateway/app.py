@@ -12,6 +12,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -154,10 +155,28 @@ def create_app(settings: Settings) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(LastResort), Middleware(SecurityHeaders)],
+        middleware=[Middleware(LastResort), Middleware(SecurityHeaders), *_cors(settings)],
         lifespan=lifespan,
         exception_handlers={GatewayError: gateway_error, HTTPException: http_error},
     )
+
+
+def _cors(settings: Settings) -> list[Middleware]:
+    """CORS for the origins already allowed on the socket (GATEWAY_ALLOWED_ORIGINS), so the
+    browser module works from a page served elsewhere. Bearer tokens, not cookies: no
+    credentials mode. None without an allow-list (same-origin only, as before)."""
+    if not settings.allowed_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.allowed_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["Location", "Retry-After"],
+            max_age=600,
+        )
+    ]
 
 
 class DirectWebSocket:

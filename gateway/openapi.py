@@ -80,13 +80,52 @@ _ADMIN_TASK = {
     "properties": {**_TASK["properties"], "tenant": {"type": "string"}},
 }
 
+
+def _submission_schemas() -> dict[str, Any]:
+    """The task body as ``oneOf`` by ``kind``, each variant's payload the JSON Schema of the
+    kind's own pydantic model (the one the gateway validates with), so a generated or
+    hand-written client sees exactly what a submission must hold."""
+    schemas: dict[str, Any] = {}
+    mapping: dict[str, str] = {}
+    for kind in sorted(KINDS):
+        model = KINDS[kind].payload_model
+        payload = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(payload.pop("$defs", {}))
+        schemas[model.__name__] = payload
+        body = f"{model.__name__}Submission"
+        schemas[body] = {
+            "type": "object",
+            "required": ["kind", "payload"],
+            "additionalProperties": False,
+            "properties": {"kind": {"const": kind}, "payload": {"$ref": f"#/components/schemas/{model.__name__}"}},
+        }
+        mapping[kind] = f"#/components/schemas/{body}"
+    schemas["Submission"] = {
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "kind", "mapping": mapping},
+    }
+    return schemas
+
+
+#: One name per operation, for generated clients (and logs that name an operation).
+_OPERATION_IDS = {
+    ("/v1/tasks", "post"): "submitTask",
+    ("/v1/tasks/{task_id}", "get"): "getTask",
+    ("/v1/tasks/{task_id}/events", "get"): "listTaskEvents",
+    ("/v1/admin/failed", "get"): "listFailedTasks",
+    ("/v1/admin/tasks/{task_id}/retry", "post"): "retryTask",
+    ("/healthz", "get"): "health",
+    ("/metrics", "get"): "metrics",
+    ("/readyz", "get"): "readiness",
+}
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     # The release (package metadata); the wire protocol is v1 (paths under /v1).
     "info": {"title": "Odoo submission gateway", "version": VERSION},
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {"Task": _TASK, "Event": _EVENT, "Error": _ERROR},
+        "schemas": {"Task": _TASK, "Event": _EVENT, "Error": _ERROR, **_submission_schemas()},
     },
     "security": [{"bearer": []}],
     "paths": {
@@ -103,19 +142,7 @@ OPENAPI: dict[str, Any] = {
                 ],
                 "requestBody": {
                     "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["kind", "payload"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "kind": {"type": "string", "enum": sorted(KINDS)},
-                                    "payload": {"type": "object"},
-                                },
-                            }
-                        }
-                    },
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Submission"}}},
                 },
                 "responses": {
                     "202": _json(
@@ -261,3 +288,5 @@ OPENAPI: dict[str, Any] = {
         },
     },
 }
+for (_path, _method), _operation_id in _OPERATION_IDS.items():
+    OPENAPI["paths"][_path][_method]["operationId"] = _operation_id
