@@ -99,13 +99,14 @@ def _storm(raw: dict[str, Any], rows: list[Row]) -> None:
 
 
 def _e2e(raw: dict[str, Any], rows: list[Row], seconds: float) -> None:
-    low, high = bench_e2e.measure("sqlite", [50.0, 200.0], seconds, odoo_delay=0.02, threads=16)
-    raw["e2e"] = [low, high]
-    for r in (low, high):
+    # Two worker processes of 8 threads: one Python process tops out below 200 tasks/s.
+    measured = bench_e2e.measure("sqlite", [50.0, 100.0, 200.0], seconds, odoo_delay=0.02, threads=8, processes=2)
+    raw["e2e"] = measured
+    for r in measured:
         p50, p99 = r["overhead_p50_ms"], r["overhead_p99_ms"]
         rows.append(
             (
-                f"5. end-to-end overhead at {r['rate']:g} tasks/s (Odoo 20 ms subtracted)",
+                f"5. end-to-end overhead at {r['rate']:g} tasks/s (Odoo's 20 ms subtracted)",
                 "p50 <= 10 ms, p99 <= 50 ms (at 200/s)",
                 f"p50 {p50} ms, p99 {p99} ms ({r['succeeded']:,}/{r['submitted']:,} succeeded)",
                 p50 is not None and p99 is not None and p50 <= 10 and p99 <= 50,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
 import tempfile
 import time
 import uuid
@@ -109,15 +110,24 @@ async def _client(url: str, rate: float, seconds: float, marks: Marks) -> int:
     return count
 
 
+def _broker_pid() -> int:
+    """RabbitMQ's Erlang VM on this machine (the one the stack uses)."""
+    found = subprocess.run(["pgrep", "-o", "beam.smp"], capture_output=True, text=True, check=True)
+    return int(found.stdout.split()[0])
+
+
 async def _measure(stack: Stack, rate: float, seconds: float, odoo_delay: float, sockets: int) -> dict[str, Any]:
     marks: Marks = {}
-    pids = [stack.gateways[0][0].pid, stack.worker.pid]
+    pids = [stack.gateways[0][0].pid, stack.worker.pid, _broker_pid()]
     cpu_before = [cpu_seconds(pid) for pid in pids]
     ODOO_CLOCK.reset()
+    own_before = time.process_time()  # this process: the clients and the stand-in's threads
     started = time.perf_counter()
     await asyncio.gather(*(_client(stack.ws, rate / sockets, seconds, marks) for _ in range(sockets)))
     elapsed = time.perf_counter() - started
-    gateway_cpu, worker_cpu = (cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True))
+    gateway_cpu, worker_cpu, broker_cpu = (
+        cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)
+    )
     finished = [m for m in marks.values() if "received" in m]
     overheads = [m["received"] - m["sent"] - odoo_delay for m in finished]
 
@@ -143,11 +153,15 @@ async def _measure(stack: Stack, rate: float, seconds: float, odoo_delay: float,
         "running_to_succeeded_minus_odoo_p50_ms": stage_p50("running", "succeeded", odoo_delay),
         "succeeded_to_client_p50_ms": stage_p50("succeeded", "received"),
         "gateway_cpu_percent": round(100 * gateway_cpu / elapsed),
+        "standin_and_clients_cpu_percent": round(100 * (time.process_time() - own_before) / elapsed),
+        "rabbitmq_cpu_percent": round(100 * broker_cpu / elapsed),
         "worker_cpu_percent": round(100 * worker_cpu / elapsed),
     }
 
 
-def measure(store: str, rates: list[float], seconds: float, odoo_delay: float, threads: int) -> list[dict[str, Any]]:
+def measure(
+    store: str, rates: list[float], seconds: float, odoo_delay: float, threads: int, processes: int = 1
+) -> list[dict[str, Any]]:
     pg_url = create_pg_database() if store == "postgres" else None
     rows = []
     try:
@@ -155,7 +169,7 @@ def measure(store: str, rates: list[float], seconds: float, odoo_delay: float, t
             url = pg_url or f"sqlite:///{scratch}/e2e.sqlite3"
             with running_stack(url, LOG_DIR / store, gateways=1, LOG_LEVEL="WARNING") as stack:
                 stack.worker.stop()
-                stack.worker = start_worker(stack.env, stack.log_dir, threads=threads)
+                stack.worker = start_worker(stack.env, stack.log_dir, threads=threads, processes=processes)
                 if odoo_delay > 0:
                     stack.standin.add_fault(
                         FaultRule(kind="delay", model="sale.order", method="create", seconds=odoo_delay, times=-1)
@@ -163,7 +177,15 @@ def measure(store: str, rates: list[float], seconds: float, odoo_delay: float, t
                 asyncio.run(_measure(stack, 5, 2, odoo_delay, 1))  # warm up: connections, caches
                 for rate in rates:
                     row = asyncio.run(_measure(stack, rate, seconds, odoo_delay, sockets=4))
-                    rows.append({"store": store, "odoo_delay_ms": round(1000 * odoo_delay), "threads": threads, **row})
+                    rows.append(
+                        {
+                            "store": store,
+                            "odoo_delay_ms": round(1000 * odoo_delay),
+                            "worker_processes": processes,
+                            "threads": threads,
+                            **row,
+                        }
+                    )
     finally:
         if pg_url:
             drop_pg_database(pg_url)
@@ -172,20 +194,22 @@ def measure(store: str, rates: list[float], seconds: float, odoo_delay: float, t
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| store | tasks/s offered | succeeded / submitted | overhead p50 / p99 | without any Odoo time p50 / p99 "
-        "| Odoo calls, ms per task | stages p50: accepted · running · succeeded − delay · at client "
-        "| gateway CPU | worker CPU |",
+        "| store | worker processes | tasks/s offered | succeeded / submitted | overhead p50 / p99 "
+        "| without any Odoo time p50 / p99 | Odoo calls, ms per task "
+        "| stages p50: accepted · running · succeeded − delay · at client "
+        "| CPU: gateway · worker · stand-in and clients · RabbitMQ (of 200 %) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['store']} | {r['rate']:g} | {r['succeeded']:,} / {r['submitted']:,} | "
+            f"| {r['store']} | {r['worker_processes']} | {r['rate']:g} | {r['succeeded']:,} / {r['submitted']:,} | "
             f"{r['overhead_p50_ms']} ms / {r['overhead_p99_ms']} ms | "
             f"{r['overhead_beyond_all_odoo_p50_ms']} ms / {r['overhead_beyond_all_odoo_p99_ms']} ms | "
             f"{r['odoo_calls_per_task']}, {r['odoo_ms_per_task']} ms | "
             f"{r['accept_p50_ms']} · {r['to_running_p50_ms']} · {r['running_to_succeeded_minus_odoo_p50_ms']} · "
             f"{r['succeeded_to_client_p50_ms']} ms | "
-            f"{r['gateway_cpu_percent']} % | {r['worker_cpu_percent']} % |"
+            f"{r['gateway_cpu_percent']} · {r['worker_cpu_percent']} · {r['standin_and_clients_cpu_percent']} · "
+            f"{r['rabbitmq_cpu_percent']} % |"
         )
     return "\n".join(lines)
 
@@ -195,11 +219,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, nargs="+", default=[50.0, 200.0], help="tasks per second offered")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--odoo-delay", type=float, default=0.02, help="seconds Odoo spends in sale.order create")
-    parser.add_argument("--threads", type=int, default=16, help="worker threads")
+    parser.add_argument("--threads", type=int, default=16, help="worker threads per process")
+    parser.add_argument("--processes", type=int, default=1, help="worker processes")
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rows = measure(args.store, args.rate, args.seconds, args.odoo_delay, args.threads)
+    rows = measure(args.store, args.rate, args.seconds, args.odoo_delay, args.threads, args.processes)
     print(table(rows))
     if args.json:
         print(json.dumps(rows, indent=2))

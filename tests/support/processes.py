@@ -102,8 +102,10 @@ def start_gateway(
     return proc, base
 
 
-def start_worker(env: dict[str, str], log_dir: Path, threads: int = 4, name: str = "worker") -> Proc:
-    cmd = [sys.executable, "-m", "dramatiq", "workers.actors", "--processes", "1", "--threads", str(threads)]
+def start_worker(
+    env: dict[str, str], log_dir: Path, threads: int = 4, name: str = "worker", processes: int = 1
+) -> Proc:
+    cmd = [sys.executable, "-m", "dramatiq", "workers.actors", "--processes", str(processes), "--threads", str(threads)]
     proc = Proc(name, cmd, env, log_dir)
     _wait(lambda: queue_counts(env["AMQP_URL"], TASK_QUEUE)[1] >= 1, "a consumer on the task queue", proc, 30)
     metrics_port = env.get("WORKER_METRICS_PORT", "")
