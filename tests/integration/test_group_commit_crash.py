@@ -56,7 +56,12 @@ def _crash_and_recover(stack: Stack) -> None:
     async def load_then_kill() -> None:
         stop = asyncio.Event()
         clients = [asyncio.create_task(_load(stack.base, acked, sent, stop)) for _ in range(32)]
-        await asyncio.sleep(1.5)
+        # Under load for a while (at least 1.5 s and 50 acknowledgements, however busy the
+        # machine), so the kill lands in the middle of a stream of batches.
+        started = asyncio.get_running_loop().time()
+        while len(acked) < 50 or asyncio.get_running_loop().time() - started < 1.5:
+            assert asyncio.get_running_loop().time() - started < 60, f"only {len(acked)} acknowledged in 60 s"
+            await asyncio.sleep(0.05)
         stack.gateways[0][0].kill()  # SIGKILL, mid-batch: 32 submissions are always in flight
         stop.set()
         await asyncio.gather(*clients)
