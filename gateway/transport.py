@@ -26,6 +26,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.exceptions import InvalidState
 from websockets.http11 import Request
 
+from gateway.lean_sync import LeanEvent, LeanQueue
 from gateway.security_headers import SECURITY_HEADERS
 from shared.config import Settings
 from shared.errors import CloseCode
@@ -117,6 +118,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
 
 class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # ~4 KiB less per socket than asyncio's Queue and Event (see lean_sync.py).
+        self.queue = LeanQueue()  # type: ignore[assignment]
+        self.writable = LeanEvent()  # type: ignore[assignment]
+        self.writable.set()
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         size = _settings().ws_kernel_send_buffer_bytes
