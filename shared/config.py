@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.config import JsonDict
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -314,7 +314,7 @@ class Settings(BaseSettings):
     secrets_dir: str = _var(
         "",
         SECRETS_DIR_VARIABLE,
-        "a directory whose files named after these variables hold their values (see below); set, it replaces "
+        "a directory whose files named after these variables hold their values (see above); set, it replaces "
         "the defaults `/run/secrets` (Docker) and `$CREDENTIALS_DIRECTORY` (systemd)",
         shown="*(unset)*",
     )
@@ -467,8 +467,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.markdown:
         print(markdown_table(), end="")
-    else:
+        return
+    try:
         print(repr(Settings.from_env()))
+    except ValidationError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 if __name__ == "__main__":
