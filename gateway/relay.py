@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from gateway import metrics
 from gateway.amqp import AmqpLink
+from gateway.keyed_lock import KeyedLock
 from gateway.registry import SessionRegistry
 from shared.config import Settings
 from shared.errors import GatewayError, StoreUnavailable
@@ -59,6 +60,8 @@ class EventRelay:
         self._store_queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
         self._store_probe: asyncio.Task[None] | None = None
+        # Each task's events are stored and announced in delivery order (keyed_lock.py).
+        self._in_order = KeyedLock()
         #: Messages dropped because no worker signed them (README "Security").
         self.forged_events = 0
         self._connections = 0
@@ -130,6 +133,10 @@ class EventRelay:
             metrics.anomaly("unreadable_event")
             await message.reject(requeue=False)
             return
+        async with self._in_order.hold(event.task_id):
+            await self._store_and_announce(message, event)
+
+    async def _store_and_announce(self, message: AbstractIncomingMessage, event: TaskEvent) -> None:
         try:
             applied = await self._store.apply_event(event)
         except StoreUnavailable as exc:

@@ -87,9 +87,8 @@ def test_sockets_that_stop_reading_are_released_within_the_bound(attack_stack: S
         # The server ended each connection: what is still in flight drains, then EOF or reset.
         assert all(ws.gone(timeout=SEND_TIMEOUT + 5) for ws in slow)
         reader.join(120)
-        # The reading socket is unaffected: it is pushed the task's latest state, in seq order.
-        # (The relay stores up to 64 events at once, so a burst for one task can be stored out
-        # of order; one stored after a higher seq is history, sent on resume, not pushed live.)
+        # The reading socket is unaffected: it is pushed the task's events in seq order, up to
+        # the last (the relay stores and announces one task's events in delivery order).
         assert received and received[-1] == last_seq and received == sorted(set(received))
         time.sleep(1.0)
         after = rss_mib(pid)
