@@ -11,19 +11,27 @@ their v1 shape here and nowhere else, so the server builds and validates one sha
   ``recovered: true`` and an empty ``unknown`` in ``resumed``;
 - results trimmed: top-level members that are ``null``, ``[]``, ``{}`` or ``false`` are
   left out (absent means empty or false);
-- statuses as one letter (:data:`STATUS_CODES`).
+- statuses as one letter (:data:`STATUS_CODES`);
+- task ids the server sends (``i``, the keys of ``resumed.ts``) as the UUID's 16 bytes in
+  unpadded base64url: 22 characters instead of 36. Ids a client sends stay as they are
+  (and ``u``, which echoes them).
 
 No I/O here, and no server dependency: the Python client imports it as it is.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import uuid
 from typing import Any
 
 __all__ = [
     "COMPACT_SUBPROTOCOL",
     "STATUS_CODES",
     "attempt_of_seq",
+    "long_task_id",
+    "short_task_id",
     "client_frame_from_compact",
     "client_frame_to_compact",
     "server_frame_from_compact",
@@ -88,6 +96,27 @@ def attempt_of_seq(seq: int) -> int:
     return (seq + 3) // 4
 
 
+def short_task_id(task_id: str) -> str:
+    """A task id in its compact spelling; anything not a canonical UUID is left as it is."""
+    try:
+        parsed = uuid.UUID(task_id)
+    except ValueError:
+        return task_id
+    if str(parsed) != task_id:
+        return task_id
+    return base64.urlsafe_b64encode(parsed.bytes).rstrip(b"=").decode()
+
+
+def long_task_id(short: str) -> str:
+    """The canonical UUID spelling of a compact task id (the inverse of :func:`short_task_id`)."""
+    if len(short) != 22:
+        return short
+    try:
+        return str(uuid.UUID(bytes=base64.urlsafe_b64decode(short + "==")))
+    except (ValueError, binascii.Error):
+        return short
+
+
 def _status_code(status: Any) -> Any:
     return STATUS_CODES.get(status, status)  # an unknown status goes as it is: not final yet
 
@@ -144,8 +173,10 @@ def server_frame_to_compact(frame: dict[str, Any]) -> dict[str, Any]:
             value = _status_code(value)
         elif key == "result":
             value = _trimmed(value)
+        elif key == "task_id":
+            value = short_task_id(value)
         elif key == "tasks" and kind == "resumed":
-            value = {task_id: server_frame_to_compact(info) for task_id, info in value.items()}
+            value = {short_task_id(task_id): server_frame_to_compact(info) for task_id, info in value.items()}
         elif key == "unknown" and not value:
             continue
         out[SERVER_KEYS.get(key, key)] = value
@@ -159,6 +190,8 @@ def server_frame_from_compact(raw: dict[str, Any]) -> dict[str, Any]:
     kind = frame["type"] = _SERVER_TYPE_NAMES.get(str(frame.get("type")), frame.get("type"))
     if "status" in frame:
         frame["status"] = _status_name(frame["status"])
+    if isinstance(frame.get("task_id"), str):
+        frame["task_id"] = long_task_id(frame["task_id"])
     frame.setdefault("ref", None)
     if kind == "accepted":
         for key in ("seq", "status", "duplicate"):
@@ -169,7 +202,7 @@ def server_frame_from_compact(raw: dict[str, Any]) -> dict[str, Any]:
         frame["attempt"] = attempt_of_seq(int(frame["seq"]))
     elif kind == "resumed":
         tasks = frame.get("tasks") or {}
-        frame["tasks"] = {task_id: _resumed_task(info) for task_id, info in tasks.items()}
+        frame["tasks"] = {long_task_id(task_id): _resumed_task(info) for task_id, info in tasks.items()}
         frame.setdefault("unknown", [])
     elif kind == "error":
         frame.setdefault("details", None)
