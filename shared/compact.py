@@ -9,8 +9,8 @@ their v1 shape here and nowhere else, so the server builds and validates one sha
   ``status: "accepted"`` and ``duplicate: false`` in ``accepted``; ``attempt`` in
   ``event`` (seq ``4n-3`` .. ``4n`` belongs to attempt ``n``); ``at`` (read it over HTTP);
   ``recovered: true`` and an empty ``unknown`` in ``resumed``;
-- results trimmed: top-level members that are ``null``, ``[]``, ``{}`` or ``false`` are
-  left out (absent means empty or false);
+- results trimmed: top-level members that are ``null``, ``[]`` or ``{}`` are left out
+  (absent means empty);
 - statuses as one letter (:data:`STATUS_CODES`);
 - task ids the server sends (``i``, the keys of ``resumed.ts``) as the UUID's 16 bytes in
   unpadded base64url: 22 characters instead of 36. Ids a client sends stay as they are
@@ -128,7 +128,7 @@ def _status_name(code: Any) -> Any:
 def _trimmed(result: Any) -> Any:
     if not isinstance(result, dict):
         return result
-    return {k: v for k, v in result.items() if v not in (None, [], {}, False)}
+    return {k: v for k, v in result.items() if v is not None and v != [] and v != {}}
 
 
 # -- client frames ---------------------------------------------------------------------
@@ -192,11 +192,14 @@ def server_frame_from_compact(raw: dict[str, Any]) -> dict[str, Any]:
         frame["status"] = _status_name(frame["status"])
     if isinstance(frame.get("task_id"), str):
         frame["task_id"] = long_task_id(frame["task_id"])
-    frame.setdefault("ref", None)
+    if kind != "event":  # every other server frame answers a client frame
+        frame.setdefault("ref", None)
     if kind == "accepted":
         for key in ("seq", "status", "duplicate"):
             frame.setdefault(key, _KNOWN[key])
     elif kind == "event":
+        frame.setdefault("seq", _KNOWN["seq"])
+        frame.setdefault("status", _KNOWN["status"])
         frame.setdefault("result", None)
         frame.setdefault("error", None)
         frame["attempt"] = attempt_of_seq(int(frame["seq"]))
