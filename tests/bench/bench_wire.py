@@ -92,6 +92,7 @@ async def measure_ws(stack: Stack, compact: bool, tasks: int = 3, deflate: bool 
     return {
         "form": ("compact" if compact else "v1") + (" + deflate" if deflate else ""),
         "tasks": tasks,
+        "handshake": up0 + down0,  # once per connection, not per task
         "up_per_task": (up1 - up0) / tasks,
         "down_per_task": (down1 - down0) / tasks,
         "total_per_task": (up1 - up0 + down1 - down0) / tasks,
@@ -159,6 +160,8 @@ def main() -> None:
     print(f"{'form':34} {'up':>7} {'down':>7} {'total':>7}")
     for row in rows:
         print(f"{row['form']:34} {row['up_per_task']:7.0f} {row['down_per_task']:7.0f} {row['total_per_task']:7.0f}")
+    for row in rows[:-1]:
+        print(f"{row['form']}: handshake {row['handshake']} bytes, once per connection")
     http = rows[-1]
     print(f"HTTP: {http['requests_per_task']:.1f} requests per task, {http['per_request']:.0f} bytes per request")
     for row in rows[:2]:

@@ -131,8 +131,9 @@ async def test_the_python_client_negotiates_it_and_can_decline_it(pg_stack: Stac
 
 
 async def test_bytes_per_task_on_an_open_socket(pg_stack: Stack) -> None:
-    """The issue's target, <= 400 bytes per task in compact form (deterministic sizes: the
-    counts are 3 digits, the ids fixed-length); v1 and HTTP are reported beside it."""
+    """The issue's target, <= 400 bytes per task in compact form (sizes vary only with the
+    digits of the Odoo ids in the result: counts have 3 digits, task ids a fixed length);
+    v1 and HTTP are reported beside it."""
     v1 = await measure_ws(pg_stack, compact=False, tasks=2)
     compact = await measure_ws(pg_stack, compact=True, tasks=2)
     http = await measure_http(pg_stack, tasks=1, poll=0.5)
