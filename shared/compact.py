@@ -27,7 +27,11 @@ import uuid
 from typing import Any
 
 __all__ = [
+    "CLIENT_KEYS",
+    "CLIENT_TYPES",
     "COMPACT_SUBPROTOCOL",
+    "SERVER_KEYS",
+    "SERVER_TYPES",
     "STATUS_CODES",
     "attempt_of_seq",
     "long_task_id",
@@ -51,7 +55,8 @@ STATUS_CODES = {
 }
 _STATUS_NAMES = {code: name for name, code in STATUS_CODES.items()}
 
-# Frame types, by direction (a letter means one thing per direction).
+# Frame types, by direction (a letter means one thing per direction). The browser module
+# (gateway/static/gateway-client.js, COMPACT_WIRE) has a copy, checked by a unit test.
 CLIENT_TYPES = {"auth": "a", "submit": "s", "resume": "r", "ping": "p"}
 SERVER_TYPES = {"authenticated": "a", "accepted": "k", "event": "e", "resumed": "r", "error": "x", "pong": "p"}
 # Field names (v1 -> compact). ``t`` is the type, ``r`` the ref everywhere.

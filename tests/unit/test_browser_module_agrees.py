@@ -1,12 +1,15 @@
-"""The browser module keeps copies of three rules whose owners are Python modules; this
+"""The browser module keeps copies of four rules whose owners are Python modules; this
 reads them out of gateway-client.js and checks they agree, so the copies can't drift."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 from client.errors import RETRYABLE_CODES
+from shared import compact
 from shared.errors import CloseCode
 from shared.events import TaskStatus
 
@@ -30,3 +33,22 @@ def test_retryable_error_codes_agree() -> None:
 def test_final_statuses_agree() -> None:
     final = {status.value for status in TaskStatus if status.final}
     assert final <= set(_frozen_array("FINAL_STATUSES"))
+
+
+def _compact_wire() -> dict[str, Any]:
+    match = re.search(r"export const COMPACT_WIRE = Object\.freeze\((\{.*?\})\);", MODULE, re.S)
+    assert match, "COMPACT_WIRE not found in gateway-client.js"
+    table: dict[str, Any] = json.loads(match.group(1))
+    return table
+
+
+def test_compact_form_tables_agree() -> None:
+    wire = _compact_wire()
+    assert wire == {
+        "subprotocol": compact.COMPACT_SUBPROTOCOL,
+        "statusCodes": compact.STATUS_CODES,
+        "clientTypes": compact.CLIENT_TYPES,
+        "clientKeys": compact.CLIENT_KEYS,
+        "serverTypes": compact.SERVER_TYPES,
+        "serverKeys": compact.SERVER_KEYS,
+    }
