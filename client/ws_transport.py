@@ -30,11 +30,11 @@ from shared.compact import (
     client_frame_to_compact,
     server_frame_from_compact,
 )
+from shared.protocol import MAX_RESUME_TASKS  # the gateway's limit per resume frame
 
 __all__ = ["MAX_RESUME_TASKS", "WsSession", "retry_delay"]
 
 log = logging.getLogger(__name__)
-MAX_RESUME_TASKS = 1000  # the gateway's limit per resume frame (shared.protocol.MAX_RESUME_TASKS)
 FetchFinal = Callable[[str], Awaitable[TaskEvent | None]]
 
 
