@@ -157,7 +157,7 @@ def client_frame_from_compact(raw: Any) -> Any:
     if not isinstance(raw, dict):
         return raw
     out = {_CLIENT_KEY_NAMES.get(key, key): value for key, value in raw.items()}
-    if "type" in out:
+    if isinstance(out.get("type"), str):  # anything else is v1 validation's to refuse
         out["type"] = _CLIENT_TYPE_NAMES.get(out["type"], out["type"])
     return out
 

@@ -184,7 +184,8 @@ export function fromCompact(raw) {
 const SUBMIT_REF = 's:';
 const OUTBOX = 'outbox';
 const TASKS = 'tasks';
-const RESUME_CHUNK = 500; // tasks per resume frame (the gateway takes up to 1000)
+/** Tasks per resume frame: the gateway's limit (shared/protocol.py MAX_RESUME_TASKS, checked by a test). */
+export const RESUME_CHUNK = 1000;
 
 /** @param {string} status */
 export function isFinal(status) {

@@ -1,4 +1,4 @@
-"""The browser module keeps copies of four rules whose owners are Python modules; this
+"""The browser module keeps copies of five rules whose owners are Python modules; this
 reads them out of gateway-client.js and checks they agree, so the copies can't drift."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from client.errors import RETRYABLE_CODES
 from shared import compact
 from shared.errors import CloseCode
 from shared.events import TaskStatus
+from shared.protocol import MAX_RESUME_TASKS
 
 MODULE = (Path(__file__).parents[2] / "gateway" / "static" / "gateway-client.js").read_text()
 
@@ -52,3 +53,8 @@ def test_compact_form_tables_agree() -> None:
         "serverTypes": compact.SERVER_TYPES,
         "serverKeys": compact.SERVER_KEYS,
     }
+
+
+def test_resume_chunk_is_the_gateways_limit() -> None:
+    match = re.search(r"export const RESUME_CHUNK = (\d+);", MODULE)
+    assert match and int(match.group(1)) == MAX_RESUME_TASKS

@@ -17,7 +17,7 @@ from shared.compact import (
     server_frame_from_compact,
     short_task_id,
 )
-from shared.errors import QuotaExceeded, ValidationFailed
+from shared.errors import GatewayError, QuotaExceeded, ValidationFailed
 from shared.events import TaskEvent, TaskStatus
 from shared.protocol import (
     AuthFrame,
@@ -157,3 +157,11 @@ def test_a_bad_compact_frame_is_named_in_v1_terms() -> None:
         parse_client_frame('{"t":"s","r":"s1","n":"inventory.adjust","p":{}}', compact=True)
     assert caught.value.ref == "s1"
     assert "idempotency_key" in json.dumps(caught.value.details)
+
+
+@pytest.mark.parametrize(
+    "text", ['{"t":[1],"r":"x"}', '{"t":{},"r":"x"}', '{"t":null}', "[]", '{"t":"s","r":"x"}', '{"t":"q"}']
+)
+def test_odd_compact_frames_are_refused_cleanly(text: str) -> None:
+    with pytest.raises(GatewayError):
+        parse_client_frame(text, compact=True)
