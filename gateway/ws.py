@@ -295,8 +295,9 @@ class WsSession:
         task = outcome.task
         fresh = not self.registry.is_watching(self.id, task.id)
         # Compact form: a task already final (a replayed submission) has its outcome folded
-        # into the `accepted`, and nothing of its history follows.
-        folded = self.compact and task.status.final
+        # into the `accepted`, and nothing of its history follows. Not on a socket that
+        # already watches it: it had that event, and no seq goes twice to one socket.
+        folded = self.compact and fresh and task.status.final
         after = task.seq if folded else 0
         self.registry.watch(self.id, [(task.id, after)], enforce=False)
         accepted = accepted_frame(frame.ref, task.id, outcome.duplicate, task.status)

@@ -92,6 +92,9 @@ async def test_a_replayed_final_task_is_one_folded_accepted(pg_stack: Stack) -> 
         await ws.send(json.dumps(frame))
         task = (await recv_json(ws))["i"]
         await _until_final(ws)
+        # On the socket that saw the outcome: a plain `accepted`, no seq twice on one socket.
+        await ws.send(json.dumps({**frame, "r": "again"}))
+        assert await recv_json(ws) == {"t": "k", "r": "again", "i": task, "d": True, "s": "s"}
     async with await ws_connect(pg_stack.ws, subprotocols=COMPACT) as ws:
         await ws.send(json.dumps({**frame, "r": "s2"}))
         folded = await recv_json(ws)
