@@ -19,6 +19,7 @@ from typing import Any, Literal
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.typing import Subprotocol
 
 from client.backoff import Backoff
 from client.errors import (
@@ -33,6 +34,7 @@ from client.http_transport import HttpPoller, fetch_final
 from client.ledger import Ledger
 from client.outbox import Outbox, OutboxEntry
 from client.ws_transport import WsSession
+from shared.compact import COMPACT_SUBPROTOCOL
 from shared.errors import CloseCode
 
 __all__ = ["GatewayClient"]
@@ -78,6 +80,7 @@ class GatewayClient:
         http_timeout: float = 10.0,
         max_in_flight: int = 100,
         max_frame_bytes: int = 65536,
+        compact: bool = True,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"the gateway URL must start with http:// or https://, not {base_url!r}")
@@ -98,6 +101,9 @@ class GatewayClient:
         self._http_timeout = http_timeout
         self._max_in_flight = max_in_flight
         self._max_frame_bytes = max_frame_bytes
+        # Offer the compact wire form (fewer bytes per task on a slow link); a gateway that
+        # does not know it answers in v1, which the session reads too.
+        self._subprotocols = [Subprotocol(COMPACT_SUBPROTOCOL)] if compact else None
         self._backoff = Backoff(backoff_base, backoff_cap)
         self._kick = asyncio.Event()
         self._connected = asyncio.Event()
@@ -278,6 +284,7 @@ class GatewayClient:
                 ws = await connect(
                     self.ws_url,
                     additional_headers={"Authorization": f"Bearer {self._token}"},
+                    subprotocols=self._subprotocols,
                     open_timeout=self._open_timeout,
                     ping_interval=self._ping_interval,
                     ping_timeout=self._ping_timeout,

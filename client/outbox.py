@@ -28,9 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.events import FINAL_STATUSES as TASK_FINAL_STATUSES
+
 __all__ = ["FINAL_STATUSES", "SETTLED_STATUSES", "Outbox", "OutboxEntry"]
 
-FINAL_STATUSES = frozenset({"succeeded", "failed"})
+# The task statuses that end a task are the protocol's (shared/events.py), as plain strings.
+FINAL_STATUSES = frozenset(status.value for status in TASK_FINAL_STATUSES)
 # No more network work for these rows: they only wait for the application to see them.
 SETTLED_STATUSES = FINAL_STATUSES | {"rejected", "unknown"}
 

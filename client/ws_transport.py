@@ -24,11 +24,17 @@ from client.errors import is_retryable
 from client.handle import TaskEvent, TaskHandle
 from client.ledger import Ledger
 from client.outbox import FINAL_STATUSES
+from shared.compact import (
+    COMPACT_SUBPROTOCOL,
+    attempt_of_seq,
+    client_frame_to_compact,
+    server_frame_from_compact,
+)
+from shared.protocol import MAX_RESUME_TASKS  # the gateway's limit per resume frame
 
 __all__ = ["MAX_RESUME_TASKS", "WsSession", "retry_delay"]
 
 log = logging.getLogger(__name__)
-MAX_RESUME_TASKS = 1000  # the gateway's limit per resume frame (shared.protocol.MAX_RESUME_TASKS)
 FetchFinal = Callable[[str], Awaitable[TaskEvent | None]]
 
 
@@ -60,6 +66,9 @@ class WsSession:
         self._in_flight: dict[str, TaskHandle] = {}  # submit ref -> handle
         self._resumes: dict[str, list[str]] = {}  # resume ref -> task ids
         self._watching: set[str] = set()  # tasks the gateway streams to this connection
+        # The wire form the gateway chose at the handshake; frames are built and read in
+        # their v1 shape and translated at the edge.
+        self.compact = ws.subprotocol == COMPACT_SUBPROTOCOL
         self.sent: list[TaskHandle] = []  # submissions written to this connection
         self.frames_received = 0
 
@@ -87,6 +96,8 @@ class WsSession:
                 reader.exception()
 
     async def _send(self, frame: dict[str, Any]) -> None:
+        if self.compact:
+            frame = client_frame_to_compact(frame)
         await self._ws.send(json.dumps(frame, separators=(",", ":")))
 
     def _defer(self, handle: TaskHandle, retry_after: Any) -> None:
@@ -135,6 +146,8 @@ class WsSession:
             if not isinstance(frame, dict):
                 continue
             try:
+                if self.compact:
+                    frame = server_frame_from_compact(frame)
                 await self._on_frame(frame)
             except (KeyError, TypeError, ValueError) as exc:
                 # A frame missing a field must not take the connection (and every task on it) down.
@@ -152,6 +165,9 @@ class WsSession:
                 self._watching.add(task_id)
                 await self._ledger.accepted(handle, task_id)
                 self._kick.set()  # a slot in the in-flight window is free
+            if frame.get("status") in FINAL_STATUSES and ("result" in frame or "error" in frame):
+                # Compact form: a task already final has its outcome folded into `accepted`.
+                await self._ledger.event(TaskEvent.from_wire({**frame, "attempt": attempt_of_seq(frame["seq"])}))
         elif kind == "resumed":
             await self._on_resumed(frame)
         elif kind == "error":

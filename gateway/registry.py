@@ -33,6 +33,8 @@ class Session(Protocol):
     def id(self) -> str: ...
     @property
     def principal(self) -> str: ...
+    @property
+    def compact(self) -> bool: ...
     def send(self, frame: dict[str, Any]) -> None: ...
     def send_encoded(self, text: str) -> None: ...
     def shutdown(self, code: CloseCode, reason: str) -> None: ...
@@ -125,12 +127,14 @@ class SessionRegistry:
                 session.send(event_frame(event))
 
     def deliver(self, event: TaskEvent) -> None:
-        text: str | None = None
+        texts: dict[bool, str] = {}  # by wire form (compact or not)
         sent = 0
         for session_id in self.hub.route(event):
             session = self._sessions.get(session_id)
             if session is not None:
-                text = text or encode_frame(event_frame(event))  # once, for every socket
+                text = texts.get(session.compact)
+                if text is None:  # once per form, for every socket
+                    text = texts[session.compact] = encode_frame(event_frame(event), session.compact)
                 session.send_encoded(text)
                 sent += 1
         if sent:

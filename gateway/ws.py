@@ -40,16 +40,21 @@ from shared.errors import (
     QuotaExceeded,
     RateLimited,
 )
+from shared.events import ErrorInfo, TaskStatus
 from shared.protocol import (
+    COMPACT_SUBPROTOCOL,
     MAX_RESUME_TASKS,
     AuthFrame,
     PingFrame,
     ResumeFrame,
     SubmitFrame,
     accepted_frame,
+    authenticated_frame,
     encode_frame,
     error_frame,
     parse_client_frame,
+    pong_frame,
+    resumed_frame,
 )
 
 __all__ = ["WsSession", "websocket_endpoint"]
@@ -81,6 +86,7 @@ class WsSession:
         "ws",
         "state",
         "principal",
+        "compact",
         "closing",
         "_queue_limit",
         "_send_timeout",
@@ -98,11 +104,14 @@ class WsSession:
         "_drainer",
     )
 
-    def __init__(self, ws: WebSocket, state: GatewayState, principal: str) -> None:
+    def __init__(self, ws: WebSocket, state: GatewayState, principal: str, compact: bool = False) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.ws = ws
         self.state = state
         self.principal = principal
+        # The wire form negotiated at the handshake (subprotocol gateway.v1c): every frame
+        # this socket gets or sends is in it.
+        self.compact = compact
         settings = state.settings
         self._queue_limit = settings.ws_send_queue_bytes
         self._send_timeout = settings.ws_send_timeout or None
@@ -134,7 +143,7 @@ class WsSession:
     def send(self, frame: dict[str, Any]) -> None:
         """Queue a frame; never blocks. Over the byte bound, the client is too slow."""
         if self.closing is None:
-            self.send_encoded(encode_frame(frame))
+            self.send_encoded(encode_frame(frame, self.compact))
 
     def send_encoded(self, text: str) -> None:
         if self.closing is not None:
@@ -256,13 +265,13 @@ class WsSession:
     async def handle(self, text: str) -> None:
         frame = None
         try:
-            frame = parse_client_frame(text)
+            frame = parse_client_frame(text, self.compact)
             if isinstance(frame, SubmitFrame):
                 await self._submit(frame)
             elif isinstance(frame, ResumeFrame):
                 await self._resume(frame)
             elif isinstance(frame, PingFrame):
-                self.send({"type": "pong", "ref": frame.ref})
+                self.send(pong_frame(frame.ref))
             elif isinstance(frame, AuthFrame):
                 raise InvalidRequest("Already authenticated.")
         except _Close:
@@ -285,10 +294,18 @@ class WsSession:
         )
         task = outcome.task
         fresh = not self.registry.is_watching(self.id, task.id)
-        self.registry.watch(self.id, [(task.id, 0)], enforce=False)
-        self.send(accepted_frame(frame.ref, task.id, outcome.duplicate, task.status))
+        # Compact form: a task already final (a replayed submission) has its outcome folded
+        # into the `accepted`, and nothing of its history follows. Not on a socket that
+        # already watches it: it had that event, and no seq goes twice to one socket.
+        folded = self.compact and fresh and task.status.final
+        after = task.seq if folded else 0
+        self.registry.watch(self.id, [(task.id, after)], enforce=False)
+        accepted = accepted_frame(frame.ref, task.id, outcome.duplicate, task.status)
+        if folded:
+            accepted.update(seq=task.seq, result=task.result, error=_error_fields(task.error))
+        self.send(accepted)
         if fresh:
-            await self.sync(task.id, 0)
+            await self.sync(task.id, after)
 
     async def _resume(self, frame: ResumeFrame) -> None:
         # Paced, not refused: a device back online with many open tasks resumes them all,
@@ -302,7 +319,7 @@ class WsSession:
         self._resume_ids.take(count)
         fresh_ids = [t for t in frame.tasks if not self.registry.is_watching(self.id, t)]
         self.registry.check_watch_room(self.id, len(fresh_ids))
-        tasks: dict[str, dict[str, Any]] = {}
+        tasks: dict[str, tuple[TaskStatus, int, bool]] = {}
         unknown: list[str] = []
         fresh: list[tuple[str, int]] = []
         # All reads first: if the store fails midway, nothing is half-watched.
@@ -314,13 +331,13 @@ class WsSession:
             # recovered=False: events after `seen` existed but retention removed them;
             # the status and seq here are still the task's true current state.
             recovered = not (task.history_pruned and seen < task.seq)
-            tasks[task_id] = {"status": task.status.value, "seq": task.seq, "recovered": recovered}
+            tasks[task_id] = (task.status, task.seq, recovered)
             if task_id in fresh_ids:
                 fresh.append((task_id, seen))
         # A task this socket already watches has had its history and gets its live events:
         # resending it would let a replayed resume multiply our output.
         self.registry.watch(self.id, fresh, enforce=False)
-        self.send({"type": "resumed", "ref": frame.ref, "tasks": tasks, "unknown": unknown})
+        self.send(resumed_frame(frame.ref, tasks, unknown))
         for task_id, seen in fresh:
             await self._make_room()
             await self.sync(task_id, seen)
@@ -364,6 +381,10 @@ class WsSession:
         return self.closing or _Close(code, reason)
 
 
+def _error_fields(error: ErrorInfo | None) -> dict[str, Any] | None:
+    return error.model_dump(exclude_none=True) if error else None
+
+
 def _ceil(seconds: float) -> int:
     return max(1, math.ceil(seconds))
 
@@ -377,7 +398,7 @@ def _authenticated(state: GatewayState, token: str | None, host: str) -> str:
         raise _Close(CloseCode.AUTH_FAILED, "invalid token") from None
 
 
-async def _authenticate(ws: WebSocket, state: GatewayState, host: str) -> str:
+async def _authenticate(ws: WebSocket, state: GatewayState, host: str, compact: bool) -> str:
     """The principal, from the handshake's bearer header or a first ``auth`` frame."""
     header = bearer_token(ws.headers.get("authorization"))
     if header is not None:
@@ -393,14 +414,14 @@ async def _authenticate(ws: WebSocket, state: GatewayState, host: str) -> str:
     if text is None or len(text) > state.settings.ws_max_frame_bytes:
         raise _Close(CloseCode.AUTH_FAILED, "first frame must be an auth frame")
     try:
-        frame = parse_client_frame(text)
+        frame = parse_client_frame(text, compact)
     except GatewayError:
         raise _Close(CloseCode.AUTH_FAILED, "first frame must be an auth frame") from None
     if not isinstance(frame, AuthFrame):
         raise _Close(CloseCode.AUTH_FAILED, "first frame must be an auth frame")
     principal = _authenticated(state, frame.token, host)
     async with asyncio.timeout(state.settings.ws_send_timeout or None):
-        await ws.send_text(encode_frame({"type": "authenticated", "ref": frame.ref, "principal": principal}))
+        await ws.send_text(encode_frame(authenticated_frame(frame.ref, principal), compact))
     return principal
 
 
@@ -414,17 +435,20 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         await ws.close(code=1008)  # before accept: the handshake gets HTTP 403
         return
     abort: Callable[[], None] | None = ws.scope.get("extensions", {}).get(ABORT_EXTENSION)
-    await ws.accept()
+    # The compact form if the client offers it (a subprotocol: no extra round trip, and a
+    # client that does not offer it gets v1 byte for byte).
+    compact = COMPACT_SUBPROTOCOL in ws.scope.get("subprotocols", ())
+    await ws.accept(subprotocol=COMPACT_SUBPROTOCOL if compact else None)
     started = time.monotonic()
     session: WsSession | None = None
     code, reason, ours = 1000, "client closed", False
     try:
-        principal = await _authenticate(ws, state, host)
+        principal = await _authenticate(ws, state, host, compact)
         # The handshake's head is read (origin, token): an idle socket should not carry it
         # for its whole life (about 1.5 KiB of header tuples per socket).
         ws.scope["headers"] = []
         ws.__dict__.pop("_headers", None)
-        session = WsSession(ws, state, principal)
+        session = WsSession(ws, state, principal, compact)
         try:
             state.registry.attach(session)
         except QuotaExceeded as err:

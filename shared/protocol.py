@@ -4,6 +4,8 @@ Client frames are parsed by :func:`parse_client_frame`, which turns every way a 
 can be wrong into an :class:`~shared.errors.InvalidRequest` or
 :class:`~shared.errors.ValidationFailed` that still carries the client's ``ref``.
 Server frames are built by the ``*_frame`` functions, so every sender agrees on shapes.
+Each is built in its v1 shape; :func:`encode_frame` writes it in the socket's form, v1 or
+compact (``shared/compact.py``, negotiated as a WebSocket subprotocol).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
 
+from shared.compact import COMPACT_SUBPROTOCOL, client_frame_from_compact, server_frame_to_compact
 from shared.errors import GatewayError, InvalidRequest, UnknownFrameType, ValidationFailed
 from shared.events import TaskEvent, TaskStatus
 from shared.kinds import field_errors
@@ -22,12 +25,14 @@ __all__ = [
     "MAX_INTEGER_DIGITS",
     "MAX_RESUME_TASKS",
     "AuthFrame",
+    "COMPACT_SUBPROTOCOL",
     "ClientFrame",
     "PingFrame",
     "ResumeFrame",
     "SubmitBody",
     "SubmitFrame",
     "accepted_frame",
+    "authenticated_frame",
     "decode_json",
     "encode_frame",
     "error_frame",
@@ -35,6 +40,8 @@ __all__ = [
     "event_frame",
     "frame_ref",
     "parse_client_frame",
+    "pong_frame",
+    "resumed_frame",
 ]
 
 MAX_RESUME_TASKS = 1000
@@ -118,14 +125,16 @@ def decode_json(data: str | bytes, what: str) -> Any:
         raise InvalidRequest(f"The {what} is not valid JSON: {reason}.") from None
 
 
-def encode_frame(frame: dict[str, Any]) -> str:
-    """The one encoding of server frames (compact JSON); a pushed event is encoded once,
-    however many sockets get it."""
-    return json.dumps(frame, separators=(",", ":"))
+def encode_frame(frame: dict[str, Any], compact: bool = False) -> str:
+    """The one encoding of server frames (JSON without spaces), in v1 or in the compact
+    form; a pushed event is encoded once per form, however many sockets get it."""
+    return json.dumps(server_frame_to_compact(frame) if compact else frame, separators=(",", ":"))
 
 
-def parse_client_frame(text: str) -> ClientFrame:
+def parse_client_frame(text: str, compact: bool = False) -> ClientFrame:
     raw = decode_json(text, "frame")
+    if compact:
+        raw = client_frame_from_compact(raw)
     ref = frame_ref(raw)
     if not isinstance(raw, dict):
         raise _with_ref(InvalidRequest("A frame must be a JSON object with a 'type'."), ref)
@@ -156,6 +165,29 @@ def accepted_frame(ref: str | int | None, task_id: str, duplicate: bool, status:
         "seq": 0,
         "duplicate": duplicate,
         "status": status.value,
+    }
+
+
+def authenticated_frame(ref: str | int | None, principal: str) -> dict[str, Any]:
+    return {"type": "authenticated", "ref": ref, "principal": principal}
+
+
+def pong_frame(ref: str | int | None) -> dict[str, Any]:
+    return {"type": "pong", "ref": ref}
+
+
+def resumed_frame(
+    ref: str | int | None, tasks: dict[str, tuple[TaskStatus, int, bool]], unknown: list[str]
+) -> dict[str, Any]:
+    """``tasks``: task id -> (status, seq, recovered); see ``gateway/ws.py`` for recovered."""
+    return {
+        "type": "resumed",
+        "ref": ref,
+        "tasks": {
+            task_id: {"status": status.value, "seq": seq, "recovered": recovered}
+            for task_id, (status, seq, recovered) in tasks.items()
+        },
+        "unknown": unknown,
     }
 
 

@@ -33,6 +33,9 @@
  *   maxFrameBytes   a submission whose frame is larger is refused locally with
  *                   `payload_too_large` instead of being sent (the gateway would close the
  *                   socket with 1009). Default 65536, the gateway's default limit.
+ *   compact         offer the compact form of protocol v1 (subprotocol `gateway.v1c`, fewer
+ *                   bytes per task; README "Compact form"); default true. Frames are built
+ *                   and read in their v1 shape and translated at the socket.
  *
  * Methods
  * -------
@@ -97,10 +100,92 @@ export const RETRYABLE_ERROR_CODES = Object.freeze([
   'quota_exceeded', 'rate_limited',
 ]);
 
+/**
+ * The compact form's vocabulary: a copy of shared/compact.py's tables, checked against them
+ * by tests/unit/test_browser_module_agrees.py (so it stays plain JSON inside the freeze).
+ */
+export const COMPACT_WIRE = Object.freeze({
+  "subprotocol": "gateway.v1c",
+  "statusCodes": {"accepted": "a", "waiting": "w", "running": "r", "retrying": "y", "succeeded": "s", "failed": "f"},
+  "clientTypes": {"auth": "a", "submit": "s", "resume": "r", "ping": "p"},
+  "clientKeys": {"type": "t", "ref": "r", "token": "tk", "idempotency_key": "k", "kind": "n", "payload": "p", "tasks": "ts"},
+  "serverTypes": {"authenticated": "a", "accepted": "k", "event": "e", "resumed": "r", "error": "x", "pong": "p"},
+  "serverKeys": {
+    "type": "t", "ref": "r", "principal": "pr", "task_id": "i", "seq": "q", "status": "s", "duplicate": "d",
+    "result": "v", "error": "e", "tasks": "ts", "unknown": "u", "recovered": "rc", "code": "c", "message": "m",
+    "details": "dt", "retry_after": "w"
+  }
+});
+
+const invert = (table) => Object.fromEntries(Object.entries(table).map(([name, code]) => [code, name]));
+const STATUS_NAMES = invert(COMPACT_WIRE.statusCodes);
+const SERVER_TYPE_NAMES = invert(COMPACT_WIRE.serverTypes);
+const SERVER_KEY_NAMES = invert(COMPACT_WIRE.serverKeys);
+
+/** A v1 client frame in compact form (no null fields). */
+export function toCompact(frame) {
+  const out = {};
+  for (const [key, value] of Object.entries(frame)) {
+    if (value === null || value === undefined) continue;
+    out[COMPACT_WIRE.clientKeys[key] ?? key] = key === 'type' ? (COMPACT_WIRE.clientTypes[value] ?? value) : value;
+  }
+  return out;
+}
+
+/** The canonical UUID of a compact task id (16 bytes, unpadded base64url); others unchanged. */
+export function longTaskId(id) {
+  if (typeof id !== 'string' || id.length !== 22) return id;
+  let bytes;
+  try {
+    bytes = atob(id.replace(/-/g, '+').replace(/_/g, '/') + '==');
+  } catch {
+    return id;
+  }
+  if (bytes.length !== 16) return id;
+  const hex = [...bytes].map((c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function expandKeys(raw) {
+  const out = {};
+  for (const [key, value] of Object.entries(raw || {})) out[SERVER_KEY_NAMES[key] ?? key] = value;
+  return out;
+}
+
+/** A compact server frame in its v1 shape, with what the compact form leaves out filled in. */
+export function fromCompact(raw) {
+  const frame = expandKeys(raw);
+  frame.type = SERVER_TYPE_NAMES[frame.type] ?? frame.type;
+  if ('status' in frame) frame.status = STATUS_NAMES[frame.status] ?? frame.status;
+  if ('task_id' in frame) frame.task_id = longTaskId(frame.task_id);
+  if (frame.type === 'accepted' || frame.type === 'event') {
+    frame.seq ??= 0;
+    frame.status ??= 'accepted';
+    frame.duplicate ??= false;
+    if (frame.type === 'event') {
+      delete frame.duplicate;
+      frame.attempt = Math.floor((frame.seq + 3) / 4); // attempt n owns seqs 4n-3 .. 4n
+    }
+  } else if (frame.type === 'resumed') {
+    const tasks = {};
+    for (const [id, info] of Object.entries(frame.tasks || {})) {
+      const task = expandKeys(info);
+      task.status = STATUS_NAMES[task.status ?? 'a'] ?? task.status;
+      task.seq ??= 0;
+      task.recovered ??= true;
+      tasks[longTaskId(id)] = task;
+    }
+    frame.tasks = tasks;
+    frame.unknown ??= [];
+  }
+  return frame;
+}
+
 const SUBMIT_REF = 's:';
 const OUTBOX = 'outbox';
 const TASKS = 'tasks';
-const RESUME_CHUNK = 500; // tasks per resume frame (the gateway takes up to 1000)
+/** Tasks per resume frame: the gateway's limit (shared/protocol.py MAX_RESUME_TASKS, checked by a test). */
+export const RESUME_CHUNK = 1000;
 
 /** @param {string} status */
 export function isFinal(status) {
@@ -143,6 +228,8 @@ export class GatewayClient {
     this.backoffCapMs = options.backoffCapMs ?? 20000;
     this.authTimeoutMs = options.authTimeoutMs ?? 10000;
     this.maxFrameBytes = options.maxFrameBytes ?? 65536;
+    this.compact = options.compact ?? true;
+    this._compact = false; // what the current socket negotiated
 
     this._listeners = { task: new Set(), status: new Set(), error: new Set() };
     this._records = new Map(); // key -> TaskRecord
@@ -375,7 +462,7 @@ export class GatewayClient {
     this._setState('connecting', { attempt: this._attempt });
     let ws;
     try {
-      ws = new WebSocket(this.url);
+      ws = this.compact ? new WebSocket(this.url, [COMPACT_WIRE.subprotocol]) : new WebSocket(this.url);
     } catch (err) {
       this._emit('error', { code: 'bad_url', message: String(err && err.message), details: null });
       this._scheduleReconnect({ reason: 'cannot open socket' });
@@ -383,6 +470,7 @@ export class GatewayClient {
     }
     this._ws = ws;
     ws.onopen = () => {
+      this._compact = ws.protocol === COMPACT_WIRE.subprotocol;
       this._send({ type: 'auth', ref: this._ref('a'), token: this.token });
     };
     ws.onmessage = (message) => this._onMessage(message);
@@ -401,7 +489,7 @@ export class GatewayClient {
   _send(frame) {
     if (!this._ws || this._ws.readyState !== WebSocket.OPEN) return false;
     try {
-      this._ws.send(JSON.stringify(frame));
+      this._ws.send(JSON.stringify(this._compact ? toCompact(frame) : frame));
       return true;
     } catch {
       return false;
@@ -519,6 +607,7 @@ export class GatewayClient {
       return;
     }
     if (!frame || typeof frame !== 'object') return;
+    if (this._compact) frame = fromCompact(frame);
     switch (frame.type) {
       case 'authenticated':
         this._onAuthenticated(frame);
@@ -595,6 +684,10 @@ export class GatewayClient {
     this._update(record, {
       taskId: frame.task_id, status, duplicate: Boolean(frame.duplicate), error: null,
     }, [[OUTBOX, 'delete', key]]);
+    if (isFinal(frame.status) && ('result' in frame || 'error' in frame)) {
+      // Compact form: a task already final has its outcome folded into `accepted`.
+      this._onEvent({ ...frame, type: 'event', attempt: Math.floor((frame.seq + 3) / 4) });
+    }
   }
 
   _onEvent(frame) {

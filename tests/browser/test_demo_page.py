@@ -82,6 +82,8 @@ def outbox_size(page: Page) -> int:
 
 def test_submit_succeeds_once(page: Page, browser_stack: Stack) -> None:
     online(page)
+    # The browser module offered the compact form (gateway.v1c) and the gateway took it.
+    assert page.evaluate("() => window.gatewayClient._compact") is True
     before = applied(browser_stack)
 
     item = submit_count(page, "WH/Stock", [("DEMO-001", 12), ("DEMO-002", 3)])

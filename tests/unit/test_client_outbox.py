@@ -213,6 +213,8 @@ def test_backoff_rejects_nonsense() -> None:
 class FakeSocket:
     """Stands in for a websockets connection: records what is sent, replays scripted frames."""
 
+    subprotocol = None  # v1: the frames scripted here are v1 frames
+
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
         self.incoming: asyncio.Queue[str | Exception] = asyncio.Queue()

@@ -17,6 +17,7 @@ class FakeSession:
     def __init__(self, id: str, principal: str = "demo", registry: SessionRegistry | None = None) -> None:
         self.id = id
         self.principal = principal
+        self.compact = False
         self.frames: list[dict[str, Any]] = []
         self.encoded: list[str] = []
         self.closed: tuple[CloseCode, str] | None = None
