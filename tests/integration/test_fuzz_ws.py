@@ -13,6 +13,7 @@ import websockets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shared.compact import COMPACT_SUBPROTOCOL
 from tests.support.stack import TOKENS, Stack
 
 HEADERS = {"Authorization": f"Bearer {TOKENS['demo']}"}
@@ -105,4 +106,69 @@ def test_generated_frames_get_documented_answers(sqlite_stack: Stack) -> None:
     one()
     assert seen.get("ok", 0) > 50 and seen.get("too_big", 0) and seen.get("binary", 0) and seen.get("bad_utf8", 0)
     assert httpx.get(f"{sqlite_stack.base}/healthz", timeout=5).status_code == 200
+    assert sqlite_stack.gateways[0][0].alive()
+
+
+# The compact form (subprotocol gateway.v1c) has its own decoder: the same promise holds.
+compact_shaped = st.fixed_dictionaries(
+    {"t": st.sampled_from(["s", "r", "p", "a", "k", "e", "x", "", "S"]) | json_values},
+    optional={
+        "r": json_values,
+        "k": json_values,
+        "n": st.sampled_from(["inventory.adjust", "sale.order.create"]) | json_values,
+        "p": json_values,
+        "ts": json_values | st.dictionaries(st.text(max_size=40), st.integers(), max_size=5),
+        "tk": json_values,
+        "type": json_values,
+    },
+)
+compact_frames = st.one_of(
+    json_values.map(lambda v: ("ok", json.dumps(v))),
+    compact_shaped.map(lambda v: ("ok", json.dumps(v))),
+    st.text(max_size=300).map(lambda t: ("ok", t)),
+    st.integers(10, 10_000).map(lambda d: ("ok", '{"t":' * d + "1" + "}" * d)),
+    st.binary(max_size=300).map(lambda b: ("binary", b)),
+)
+
+
+async def exchange_compact(url: str, kind: str, frame: Any) -> tuple[str, Any]:
+    async with websockets.connect(
+        url, additional_headers=HEADERS, subprotocols=[COMPACT_SUBPROTOCOL], max_size=None
+    ) as ws:
+        assert ws.subprotocol == COMPACT_SUBPROTOCOL
+        await ws.send(frame)
+        try:
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        except websockets.ConnectionClosed as closed:
+            assert closed.rcvd is not None
+            return "closed", closed.rcvd.code
+        await ws.send('{"t":"p","r":"after"}')
+        while (pong := json.loads(await asyncio.wait_for(ws.recv(), 10)))["t"] == "e":
+            pass
+        assert pong == {"t": "p", "r": "after"}
+        return "reply", reply
+
+
+def test_generated_compact_frames_get_documented_answers(sqlite_stack: Stack) -> None:
+    url = sqlite_stack.ws
+    seen: dict[str, int] = {}
+
+    @given(case=compact_frames)
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    def one(case: tuple[str, Any]) -> None:
+        kind, frame = case
+        outcome, value = asyncio.run(exchange_compact(url, kind, frame))
+        seen[kind] = seen.get(kind, 0) + 1
+        assert outcome == "reply", value
+        # x error, p pong, r resumed, k accepted (a valid generated submission or resume)
+        assert value["t"] in ("x", "p", "r", "k"), value
+        if kind == "binary":
+            assert value["t"] == "x" and value["c"] == "invalid_request"
+        if value["t"] == "x":
+            assert value["c"] in ("invalid_request", "unknown_type", "validation_failed", "idempotency_key_reused")
+            assert isinstance(value["m"], str) and value["m"]
+        asyncio.run(canary(url))
+
+    one()
+    assert seen.get("ok", 0) > 50 and seen.get("binary", 0)
     assert sqlite_stack.gateways[0][0].alive()
