@@ -18,10 +18,30 @@ __all__ = ["LeanEvent", "LeanQueue"]
 T = TypeVar("T")
 
 
-def _wake(waiters: list[asyncio.Future[None]] | None) -> None:
-    for waiter in waiters or ():
-        if not waiter.done():
-            waiter.set_result(None)
+class _Waiters:
+    """Coroutines parked until woken; the list exists only while one waits."""
+
+    __slots__ = ("_futures",)
+
+    def __init__(self) -> None:
+        self._futures: list[asyncio.Future[None]] | None = None
+
+    def wake_all(self) -> None:
+        for waiter in self._futures or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait(self) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._futures is None:
+            self._futures = []
+        self._futures.append(waiter)
+        try:
+            await waiter
+        finally:
+            self._futures.remove(waiter)
+            if not self._futures:
+                self._futures = None
 
 
 class LeanQueue(Generic[T]):
@@ -31,24 +51,15 @@ class LeanQueue(Generic[T]):
 
     def __init__(self) -> None:
         self._items: list[T] = []
-        self._getters: list[asyncio.Future[None]] | None = None
+        self._getters = _Waiters()
 
     def put_nowait(self, item: T) -> None:
         self._items.append(item)
-        _wake(self._getters)
+        self._getters.wake_all()
 
     async def get(self) -> T:
         while not self._items:
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            if self._getters is None:
-                self._getters = []
-            self._getters.append(waiter)
-            try:
-                await waiter
-            finally:
-                self._getters.remove(waiter)
-                if not self._getters:
-                    self._getters = None
+            await self._getters.wait()
         return self._items.pop(0)
 
     def empty(self) -> bool:
@@ -65,7 +76,7 @@ class LeanEvent:
 
     def __init__(self) -> None:
         self._value = False
-        self._waiters: list[asyncio.Future[None]] | None = None
+        self._waiters = _Waiters()
 
     def is_set(self) -> bool:
         return self._value
@@ -73,22 +84,12 @@ class LeanEvent:
     def set(self) -> None:
         if not self._value:
             self._value = True
-            _wake(self._waiters)
+            self._waiters.wake_all()
 
     def clear(self) -> None:
         self._value = False
 
     async def wait(self) -> bool:
-        if self._value:
-            return True
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self._waiters is None:
-            self._waiters = []
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        finally:
-            self._waiters.remove(waiter)
-            if not self._waiters:
-                self._waiters = None
+        if not self._value:
+            await self._waiters.wait()
         return True

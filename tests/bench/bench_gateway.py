@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import websockets
 
+from tests.bench.figures import rss_kib
 from tests.chaos.system import ChaosSystem
 from tests.support.processes import ROOT
 from tests.support.stack import TOKENS
@@ -31,13 +32,6 @@ HEADERS = {"Authorization": f"Bearer {TOKENS['demo']}"}
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 async def _submit_share(base: str, first: int, count: int, concurrency: int) -> tuple[list[float], list[str]]:

@@ -18,20 +18,12 @@ import tempfile
 import time
 from typing import Any
 
-from tests.bench.figures import percentile_ms
+from tests.bench.figures import percentile_ms, rss_kib
 from tests.bench.lean_ws import LeanWebSocket
-from tests.support.processes import ROOT, start_gateway
+from tests.support.processes import ROOT
 from tests.support.stack import running_stack
 
 LOG_DIR = ROOT / "test-artifacts" / "logs" / "bench-sockets"
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
 async def _hold(host: str, port: int, count: int, in_flight: int, gateway_pid: int) -> dict[str, Any]:
@@ -81,11 +73,9 @@ def measure(counts: list[int], in_flight: int) -> list[dict[str, Any]]:
         with running_stack(f"sqlite:///{scratch}/sockets.sqlite3", LOG_DIR, gateways=1, **overrides) as stack:
             stack.worker.stop()
             for count in counts:
-                proc, base = stack.gateways[0]
-                proc.stop()  # a fresh gateway per count: RSS is not the high-water mark of the last
-                port = int(base.rsplit(":", 1)[1])
-                proc, _ = start_gateway(stack.env, stack.log_dir, port=port, name=f"gateway-{count}")
-                stack.gateways[0] = (proc, base)
+                # A fresh gateway per count: RSS is not the high-water mark of the last.
+                proc = stack.restart_gateway(name=f"gateway-{count}")
+                port = int(stack.base.rsplit(":", 1)[1])
                 rows.append(asyncio.run(_hold("127.0.0.1", port, count, in_flight, proc.pid)))
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     return rows

@@ -24,9 +24,9 @@ import httpx
 
 from tests.bench.figures import cpu_seconds, percentile_ms
 from tests.bench.lean_ws import LeanWebSocket
-from tests.support.processes import ROOT, start_gateway
+from tests.support.processes import ROOT
 from tests.support.services import create_pg_database, drop_pg_database
-from tests.support.stack import TOKENS, Stack, running_stack
+from tests.support.stack import TOKENS, running_stack
 
 LOG_DIR = ROOT / "test-artifacts" / "logs" / "bench-storm"
 
@@ -105,16 +105,6 @@ async def _storm(base: str, task_ids: list[str], connects_in_flight: int, gatewa
     }
 
 
-def _restart_gateway(stack: Stack) -> int:
-    """Stop the gateway (SIGTERM: it closes its sockets) and start a new one on the same port."""
-    proc, base = stack.gateways[0]
-    proc.stop()
-    port = int(base.rsplit(":", 1)[1])
-    new, _ = start_gateway(stack.env, stack.log_dir, port=port, name="gateway-restarted")
-    stack.gateways[0] = (new, base)
-    return new.pid
-
-
 def measure(store: str, clients: int, connects_in_flight: int, workers: int) -> dict[str, Any]:
     pg_url = create_pg_database() if store == "postgres" else None
     overrides = {
@@ -130,7 +120,7 @@ def measure(store: str, clients: int, connects_in_flight: int, workers: int) -> 
             with running_stack(url, LOG_DIR / store, gateways=1, **overrides) as stack:
                 stack.worker.stop()
                 task_ids = asyncio.run(_submit_tasks(stack.base, clients))
-                gateway_pid = _restart_gateway(stack)
+                gateway_pid = stack.restart_gateway().pid  # SIGTERM: it closes its sockets
                 result = asyncio.run(_storm(stack.base, task_ids, connects_in_flight, gateway_pid))
     finally:
         if pg_url:

@@ -6,7 +6,7 @@ import os
 
 from tests.support.processes import child_pids
 
-__all__ = ["cpu_seconds", "percentile_ms"]
+__all__ = ["cpu_seconds", "percentile_ms", "rss_kib"]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -16,6 +16,15 @@ def cpu_seconds(pid: int) -> float:
         fields = stat.read().rsplit(")", 1)[1].split()
     own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return own + sum(cpu_seconds(child) for child in child_pids(pid))
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of ``pid`` in KiB, as the kernel reports it."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
 def percentile_ms(seconds: list[float], q: float) -> float | None:

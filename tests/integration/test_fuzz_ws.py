@@ -49,8 +49,22 @@ frames = st.one_of(
 )
 
 
-async def exchange(url: str, kind: str, frame: Any) -> tuple[str, Any]:
-    async with websockets.connect(url, additional_headers=HEADERS, max_size=None) as ws:
+async def exchange(url: str, kind: str, frame: Any, compact: bool = False) -> tuple[str, Any]:
+    """Send one frame; the reply (or the close code), after checking the socket still
+    answers a ping in its form (v1, or compact over ``gateway.v1c``)."""
+    subprotocols = [COMPACT_SUBPROTOCOL] if compact else None
+    type_key, event, ping, pong = (
+        ("t", "e", {"t": "p", "r": "after"}, {"t": "p", "r": "after"})
+        if compact
+        else (
+            "type",
+            "event",
+            {"type": "ping", "ref": "after"},
+            {"type": "pong", "ref": "after"},
+        )
+    )
+    async with websockets.connect(url, additional_headers=HEADERS, subprotocols=subprotocols, max_size=None) as ws:
+        assert ws.subprotocol == (COMPACT_SUBPROTOCOL if compact else None)
         if kind == "bad_utf8":
             await ws.send(frame, text=True)
         else:
@@ -61,10 +75,10 @@ async def exchange(url: str, kind: str, frame: Any) -> tuple[str, Any]:
             assert closed.rcvd is not None
             return "closed", closed.rcvd.code
         # The socket is still usable after whatever it was sent.
-        await ws.send('{"type":"ping","ref":"after"}')
-        while (pong := json.loads(await asyncio.wait_for(ws.recv(), 10)))["type"] == "event":
+        await ws.send(json.dumps(ping))
+        while (answer := json.loads(await asyncio.wait_for(ws.recv(), 10)))[type_key] == event:
             pass
-        assert pong == {"type": "pong", "ref": "after"}
+        assert answer == pong
         return "reply", reply
 
 
@@ -131,24 +145,6 @@ compact_frames = st.one_of(
 )
 
 
-async def exchange_compact(url: str, kind: str, frame: Any) -> tuple[str, Any]:
-    async with websockets.connect(
-        url, additional_headers=HEADERS, subprotocols=[COMPACT_SUBPROTOCOL], max_size=None
-    ) as ws:
-        assert ws.subprotocol == COMPACT_SUBPROTOCOL
-        await ws.send(frame)
-        try:
-            reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
-        except websockets.ConnectionClosed as closed:
-            assert closed.rcvd is not None
-            return "closed", closed.rcvd.code
-        await ws.send('{"t":"p","r":"after"}')
-        while (pong := json.loads(await asyncio.wait_for(ws.recv(), 10)))["t"] == "e":
-            pass
-        assert pong == {"t": "p", "r": "after"}
-        return "reply", reply
-
-
 def test_generated_compact_frames_get_documented_answers(sqlite_stack: Stack) -> None:
     url = sqlite_stack.ws
     seen: dict[str, int] = {}
@@ -157,7 +153,7 @@ def test_generated_compact_frames_get_documented_answers(sqlite_stack: Stack) ->
     @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
     def one(case: tuple[str, Any]) -> None:
         kind, frame = case
-        outcome, value = asyncio.run(exchange_compact(url, kind, frame))
+        outcome, value = asyncio.run(exchange(url, kind, frame, compact=True))
         seen[kind] = seen.get(kind, 0) + 1
         assert outcome == "reply", value
         # x error, p pong, r resumed, k accepted (a valid generated submission or resume)

@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from tests.integration.conftest import LOG_DIR
-from tests.support.processes import start_gateway
 from tests.support.services import create_pg_database, drop_pg_database
 from tests.support.stack import TOKENS, Stack, running_stack, wait_for
 
@@ -67,8 +66,7 @@ def _crash_and_recover(stack: Stack) -> None:
         await asyncio.gather(*clients)
 
     asyncio.run(load_then_kill())
-    port = int(stack.base.rsplit(":", 1)[1])
-    stack.gateways[0] = start_gateway(stack.env, stack.log_dir, port=port, name="gateway-restarted")
+    stack.restart_gateway()
     assert len(acked) > 20, "the load should have been acknowledged for a while before the kill"
 
     async def replay_all() -> dict[str, str]:

@@ -90,6 +90,14 @@ class Stack:
             headers["Idempotency-Key"] = key
         return headers
 
+    def restart_gateway(self, name: str = "gateway-restarted") -> Proc:
+        """Stop the first gateway (if it still runs: SIGTERM) and start a new one on its port."""
+        proc, base = self.gateways[0]
+        proc.stop()
+        new, _ = start_gateway(self.env, self.log_dir, port=int(base.rsplit(":", 1)[1]), name=name)
+        self.gateways[0] = (new, base)
+        return new
+
     def restart_worker(self) -> None:
         self.worker.stop()
         self.worker = start_worker(self.env, self.log_dir)
