@@ -5,10 +5,12 @@ PYTHON ?= python3
 
 .PHONY: install run test lint types unit integration chaos bench clean
 
-$(VENV)/.installed: pyproject.toml
+# Two distributions: the client (./client: odoo_gateway_client, odoo_gateway_wire, gwctl)
+# and the server, which depends on it; pip takes the local client for that dependency.
+$(VENV)/.installed: pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e ./client -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed

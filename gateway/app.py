@@ -32,8 +32,9 @@ from gateway.shutdown import GracefulShutdown
 from gateway.state import GatewayState
 from gateway.submissions import Submissions
 from gateway.ws import websocket_endpoint
+from odoo_gateway_wire.close_codes import CloseCode
 from shared.config import Settings
-from shared.errors import CloseCode, GatewayError
+from shared.errors import GatewayError
 from shared.logs import configure_logging
 from shared.store import AsyncTaskStore, open_store
 from shared.version import VERSION

@@ -15,6 +15,7 @@ from gateway.auth import bearer_token
 from gateway.openapi import OPENAPI
 from gateway.state import GatewayState, gateway_state
 from gateway.views import task_view
+from odoo_gateway_wire.limits import IDEMPOTENCY_KEY_PATTERN
 from shared.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -27,7 +28,7 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.kinds import field_errors
-from shared.protocol import IDEMPOTENCY_KEY_PATTERN, SubmitBody, decode_json, event_fields
+from shared.protocol import SubmitBody, decode_json, event_fields_of
 from shared.version import VERSION
 
 __all__ = [
@@ -134,7 +135,7 @@ async def list_events(request: Request) -> Response:
             "task_id": task.id,
             "status": task.status.value,
             "seq": task.seq,
-            "events": [event_fields(e) for e in events],
+            "events": [event_fields_of(e) for e in events],
             # True if events after ``after`` existed but were removed by retention.
             "history_pruned": task.history_pruned and after < task.seq,
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.events import TaskStatus
+from odoo_gateway_wire.statuses import TaskStatus
 from shared.kinds import KINDS
 from shared.version import VERSION
 

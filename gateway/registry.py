@@ -19,9 +19,11 @@ from typing import Any, Protocol
 
 from gateway import metrics
 from gateway.hub import Hub
-from shared.errors import CloseCode, QuotaExceeded
+from odoo_gateway_wire.close_codes import CloseCode
+from odoo_gateway_wire.frames import encode_frame
+from shared.errors import QuotaExceeded
 from shared.events import TaskEvent
-from shared.protocol import encode_frame, event_frame
+from shared.protocol import event_frame_of
 
 __all__ = ["Quotas", "Session", "SessionRegistry"]
 
@@ -124,7 +126,7 @@ class SessionRegistry:
         session = self._sessions.get(session_id)
         if session is not None:
             for event in self.hub.finish_sync(session_id, task_id, stored):
-                session.send(event_frame(event))
+                session.send(event_frame_of(event))
 
     def deliver(self, event: TaskEvent) -> None:
         texts: dict[bool, str] = {}  # by wire form (compact or not)
@@ -134,7 +136,7 @@ class SessionRegistry:
             if session is not None:
                 text = texts.get(session.compact)
                 if text is None:  # once per form, for every socket
-                    text = texts[session.compact] = encode_frame(event_frame(event), session.compact)
+                    text = texts[session.compact] = encode_frame(event_frame_of(event), session.compact)
                 session.send_encoded(text)
                 sent += 1
         if sent:

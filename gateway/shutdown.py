@@ -24,7 +24,7 @@ from types import FrameType
 from typing import Any
 
 from gateway.state import GatewayState
-from shared.errors import CloseCode
+from odoo_gateway_wire.close_codes import CloseCode
 
 __all__ = ["GracefulShutdown"]
 

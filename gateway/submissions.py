@@ -8,8 +8,6 @@ first claims the publish in the store; the others wait for it to finish.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -17,12 +15,13 @@ from typing import Any
 
 from gateway import metrics
 from gateway.publisher import TaskPublisher
+from odoo_gateway_wire.fingerprint import fingerprint
 from shared.config import Settings
 from shared.errors import BrokerUnavailable, GatewayError, IdempotencyKeyReused
 from shared.kinds import resource_keys, validate_payload
 from shared.store import AsyncTaskStore, NewTask, TaskRecord
 
-__all__ = ["Submissions", "SubmitOutcome", "fingerprint"]
+__all__ = ["Submissions", "SubmitOutcome"]
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +30,6 @@ log = logging.getLogger(__name__)
 class SubmitOutcome:
     task: TaskRecord
     duplicate: bool
-
-
-def fingerprint(kind: str, payload: dict[str, Any]) -> str:
-    canonical = json.dumps({"kind": kind, "payload": payload}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class Submissions:

@@ -28,8 +28,8 @@ from websockets.http11 import Request
 
 from gateway.lean_sync import LeanEvent, LeanQueue
 from gateway.security_headers import SECURITY_HEADERS
+from odoo_gateway_wire.close_codes import CloseCode
 from shared.config import Settings
-from shared.errors import CloseCode
 
 __all__ = ["ABORT_EXTENSION", "SEND_NOW_EXTENSION", "AbortableWebSocketProtocol", "GuardedHttpProtocol"]
 

@@ -32,30 +32,14 @@ from gateway.limits import TokenBucket
 from gateway.registry import SessionRegistry
 from gateway.state import GatewayState, gateway_state
 from gateway.transport import ABORT_EXTENSION, SEND_NOW_EXTENSION
-from shared.errors import (
-    AuthenticationFailed,
-    CloseCode,
-    GatewayError,
-    InvalidRequest,
-    QuotaExceeded,
-    RateLimited,
-)
-from shared.events import ErrorInfo, TaskStatus
-from shared.protocol import (
-    COMPACT_SUBPROTOCOL,
-    MAX_RESUME_TASKS,
-    AuthFrame,
-    PingFrame,
-    ResumeFrame,
-    SubmitFrame,
-    accepted_frame,
-    authenticated_frame,
-    encode_frame,
-    error_frame,
-    parse_client_frame,
-    pong_frame,
-    resumed_frame,
-)
+from odoo_gateway_wire.close_codes import CloseCode
+from odoo_gateway_wire.compact import COMPACT_SUBPROTOCOL
+from odoo_gateway_wire.frames import accepted_frame, authenticated_frame, encode_frame, pong_frame, resumed_frame
+from odoo_gateway_wire.limits import MAX_RESUME_TASKS
+from odoo_gateway_wire.statuses import TaskStatus
+from shared.errors import AuthenticationFailed, GatewayError, InvalidRequest, QuotaExceeded, RateLimited
+from shared.events import ErrorInfo
+from shared.protocol import AuthFrame, PingFrame, ResumeFrame, SubmitFrame, error_frame_of, parse_client_frame
 
 __all__ = ["WsSession", "websocket_endpoint"]
 
@@ -246,7 +230,7 @@ class WsSession:
                 continue
             text = message.get("text")
             if text is None:
-                self.send(error_frame(None, InvalidRequest("Binary frames are not supported; send JSON text.")))
+                self.send(error_frame_of(None, InvalidRequest("Binary frames are not supported; send JSON text.")))
                 continue
             if len(text) > limit:
                 raise self._close(CloseCode.MESSAGE_TOO_BIG, f"frame larger than {limit} bytes")
@@ -279,12 +263,12 @@ class WsSession:
         except QuotaExceeded as err:
             self._refuse(err.ref if frame is None else frame.ref, err)
         except GatewayError as err:  # ClientError: fix the frame; Unavailable: retry it later
-            self.send(error_frame(err.ref if frame is None else frame.ref, err))
+            self.send(error_frame_of(err.ref if frame is None else frame.ref, err))
         except Exception:  # a bug: the client gets a reference to quote, the log the traceback
             reference = uuid.uuid4().hex[:12]
             log.exception("ws internal error conn=%s reference=%s", self.id, reference)
             internal = GatewayError(f"Internal error (reference {reference}).", details={"reference": reference})
-            self.send(error_frame(None if frame is None else frame.ref, internal))
+            self.send(error_frame_of(None if frame is None else frame.ref, internal))
 
     async def _submit(self, frame: SubmitFrame) -> None:
         # Checked before submitting: once accepted, the task must be watched, not refused.
@@ -372,7 +356,7 @@ class WsSession:
         if self._refusals is None:
             self._refusals = TokenBucket(1.0, _REFUSALS_BURST)
         if self._refusals.take():
-            self.send(error_frame(ref, err))
+            self.send(error_frame_of(ref, err))
         else:
             self._close(CloseCode.QUOTA_EXCEEDED, "too many frames over the rate limit")
 

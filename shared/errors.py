@@ -24,20 +24,21 @@
         ├── RetryableTaskError        transient: retry with backoff and jitter
         └── AmbiguousTaskError        the effect may or may not exist: look it up, then retry
 
-WebSocket close codes are in :class:`CloseCode`; each says whether a client should reconnect.
+Codes are the wire protocol's (``odoo_gateway_wire.error_codes``, which also says which are
+retryable); WebSocket close codes are ``odoo_gateway_wire.close_codes``.
 """
 
 from __future__ import annotations
 
-import enum
 from typing import Any
+
+from odoo_gateway_wire.error_codes import ErrorCode
 
 __all__ = [
     "AmbiguousTaskError",
     "AuthenticationFailed",
     "BrokerUnavailable",
     "ClientError",
-    "CloseCode",
     "ConfigurationError",
     "GatewayError",
     "IdempotencyKeyReused",
@@ -61,7 +62,7 @@ __all__ = [
 class GatewayError(Exception):
     """Base class. ``code`` is a stable machine-readable string, ``status`` the HTTP status."""
 
-    code = "internal_error"
+    code: str = ErrorCode.INTERNAL_ERROR
     status = 500
 
     def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
@@ -78,58 +79,58 @@ class GatewayError(Exception):
 
 
 class ClientError(GatewayError):
-    code = "bad_request"
+    code: str = ErrorCode.BAD_REQUEST
     status = 400
 
 
 class AuthenticationFailed(ClientError):
-    code = "unauthenticated"
+    code: str = ErrorCode.UNAUTHENTICATED
     status = 401
 
 
 class NotFound(ClientError):
-    code = "not_found"
+    code: str = ErrorCode.NOT_FOUND
     status = 404
 
 
 class InvalidRequest(ClientError):
-    code = "invalid_request"
+    code: str = ErrorCode.INVALID_REQUEST
     status = 400
 
 
 class UnknownFrameType(InvalidRequest):
-    code = "unknown_type"
+    code: str = ErrorCode.UNKNOWN_TYPE
 
 
 class ValidationFailed(ClientError):
-    code = "validation_failed"
+    code: str = ErrorCode.VALIDATION_FAILED
     status = 422
 
 
 class IdempotencyKeyReused(ClientError):
-    code = "idempotency_key_reused"
+    code: str = ErrorCode.IDEMPOTENCY_KEY_REUSED
     status = 422
 
 
 class PayloadTooLarge(ClientError):
-    code = "payload_too_large"
+    code: str = ErrorCode.PAYLOAD_TOO_LARGE
     status = 413
 
 
 class RequestTimeout(ClientError):
-    code = "request_timeout"
+    code: str = ErrorCode.REQUEST_TIMEOUT
     status = 408
 
 
 class TaskNotRetryable(ClientError):
-    code = "task_not_failed"
+    code: str = ErrorCode.TASK_NOT_FAILED
     status = 409
 
 
 class QuotaExceeded(ClientError):
     """A bound from README "Limits" was hit; the same request may succeed after ``retry_after_seconds``."""
 
-    code = "quota_exceeded"
+    code: str = ErrorCode.QUOTA_EXCEEDED
     status = 429
 
     def __init__(self, message: str, *, retry_after_seconds: int = 1, code: str | None = None) -> None:
@@ -138,7 +139,7 @@ class QuotaExceeded(ClientError):
 
 
 class RateLimited(QuotaExceeded):
-    code = "rate_limited"
+    code: str = ErrorCode.RATE_LIMITED
 
 
 class ConfigurationError(GatewayError):
@@ -146,20 +147,20 @@ class ConfigurationError(GatewayError):
 
 
 class Unavailable(GatewayError):
-    code = "unavailable"
+    code: str = ErrorCode.UNAVAILABLE
     status = 503
     retry_after_seconds = 2
 
 
 class BrokerUnavailable(Unavailable):
-    code = "broker_unavailable"
+    code: str = ErrorCode.BROKER_UNAVAILABLE
 
 
 class StoreUnavailable(Unavailable):
     """``cause`` (the driver's words) is for logs only: ``str(exc)`` includes it, the
     answer a client gets (``message``) never does."""
 
-    code = "store_unavailable"
+    code: str = ErrorCode.STORE_UNAVAILABLE
     CLIENT_MESSAGE = "The task store is not reachable right now. Retry shortly (a submission with the same key)."
 
     def __init__(self, cause: str) -> None:
@@ -186,32 +187,3 @@ class RetryableTaskError(TaskError):
 
 class AmbiguousTaskError(TaskError):
     code = "ambiguous"
-
-
-class CloseCode(enum.IntEnum):
-    """WebSocket close codes sent by the gateway.
-
-    Reconnect: NORMAL is only sent on request; GOING_AWAY, INTERNAL_ERROR (uvicorn: keepalive
-    timeout), SERVICE_RESTART, SLOW_CONSUMER and QUOTA_EXCEEDED (too many sockets, frames or
-    failed logins) mean "reconnect with backoff and resume".
-    Do not reconnect unchanged: AUTH_FAILED, AUTH_TIMEOUT (send credentials next time),
-    MESSAGE_TOO_BIG (the same frame will be refused again).
-    A forbidden Origin never gets a socket: the handshake is refused with HTTP 403.
-    """
-
-    NORMAL = 1000
-    GOING_AWAY = 1001
-    MESSAGE_TOO_BIG = 1009
-    INTERNAL_ERROR = 1011
-    SERVICE_RESTART = 1012
-    AUTH_FAILED = 4001
-    AUTH_TIMEOUT = 4002
-    SLOW_CONSUMER = 4008
-    QUOTA_EXCEEDED = 4029
-
-    @property
-    def reconnect(self) -> bool:
-        return self not in _TERMINAL
-
-
-_TERMINAL = {CloseCode.AUTH_FAILED, CloseCode.AUTH_TIMEOUT, CloseCode.MESSAGE_TOO_BIG}

@@ -1,11 +1,11 @@
-"""Wire protocol version 1: HTTP bodies and WebSocket frames (see README, "Protocol").
+"""The gateway's side of protocol v1: parsing and validating what clients send.
 
-Client frames are parsed by :func:`parse_client_frame`, which turns every way a frame
-can be wrong into an :class:`~shared.errors.InvalidRequest` or
-:class:`~shared.errors.ValidationFailed` that still carries the client's ``ref``.
-Server frames are built by the ``*_frame`` functions, so every sender agrees on shapes.
-Each is built in its v1 shape; :func:`encode_frame` writes it in the socket's form, v1 or
-compact (``shared/compact.py``, negotiated as a WebSocket subprotocol).
+The protocol itself (statuses, frames, the compact form, close codes, error codes,
+limits) is ``odoo_gateway_wire``, which the Python client imports too. Here is what needs
+pydantic: client frames are parsed by :func:`parse_client_frame`, which turns every way a
+frame can be wrong into an :class:`~shared.errors.InvalidRequest` or
+:class:`~shared.errors.ValidationFailed` that still carries the client's ``ref``; and the
+adapters from the server's own types (``TaskEvent``, ``GatewayError``) to wire frames.
 """
 
 from __future__ import annotations
@@ -15,41 +15,39 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
 
-from shared.compact import COMPACT_SUBPROTOCOL, client_frame_from_compact, server_frame_to_compact
+from odoo_gateway_wire import frames
+from odoo_gateway_wire.compact import client_frame_from_compact
+from odoo_gateway_wire.frames import CLIENT_FRAME_TYPES
+from odoo_gateway_wire.limits import (
+    IDEMPOTENCY_KEY_PATTERN,
+    MAX_INTEGER_DIGITS,
+    MAX_KIND_LENGTH,
+    MAX_REF_LENGTH,
+    MAX_RESUME_TASKS,
+    MAX_TASK_ID_LENGTH,
+    MAX_TOKEN_LENGTH,
+)
 from shared.errors import GatewayError, InvalidRequest, UnknownFrameType, ValidationFailed
-from shared.events import TaskEvent, TaskStatus
+from shared.events import TaskEvent
 from shared.kinds import field_errors
 
 __all__ = [
-    "IDEMPOTENCY_KEY_PATTERN",
-    "MAX_INTEGER_DIGITS",
-    "MAX_RESUME_TASKS",
     "AuthFrame",
-    "COMPACT_SUBPROTOCOL",
     "ClientFrame",
     "PingFrame",
     "ResumeFrame",
     "SubmitBody",
     "SubmitFrame",
-    "accepted_frame",
-    "authenticated_frame",
     "decode_json",
-    "encode_frame",
-    "error_frame",
-    "event_fields",
-    "event_frame",
+    "error_frame_of",
+    "event_fields_of",
+    "event_frame_of",
     "frame_ref",
     "parse_client_frame",
-    "pong_frame",
-    "resumed_frame",
 ]
 
-MAX_RESUME_TASKS = 1000
-# Printable ASCII without spaces or double quotes, the same over HTTP and WebSocket. (Over
-# HTTP the header may be a Structured Field string, '"key"': the quotes are not the key.)
-IDEMPOTENCY_KEY_PATTERN = r"^[\x21\x23-\x7e]{1,255}$"
 IdempotencyKey = Annotated[str, Field(pattern=IDEMPOTENCY_KEY_PATTERN)]
-Ref = Annotated[str, Field(max_length=128)] | StrictInt | None
+Ref = Annotated[str, Field(max_length=MAX_REF_LENGTH)] | StrictInt | None
 
 
 class _Frame(BaseModel):
@@ -59,19 +57,21 @@ class _Frame(BaseModel):
 
 class AuthFrame(_Frame):
     type: Literal["auth"]
-    token: str = Field(min_length=1, max_length=4096)
+    token: str = Field(min_length=1, max_length=MAX_TOKEN_LENGTH)
 
 
 class SubmitFrame(_Frame):
     type: Literal["submit"]
     idempotency_key: IdempotencyKey
-    kind: str = Field(min_length=1, max_length=64)
+    kind: str = Field(min_length=1, max_length=MAX_KIND_LENGTH)
     payload: dict[str, Any]
 
 
 class ResumeFrame(_Frame):
     type: Literal["resume"]
-    tasks: dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0)]] = Field(max_length=MAX_RESUME_TASKS)
+    tasks: dict[Annotated[str, Field(max_length=MAX_TASK_ID_LENGTH)], Annotated[int, Field(ge=0)]] = Field(
+        max_length=MAX_RESUME_TASKS
+    )
 
 
 class PingFrame(_Frame):
@@ -80,7 +80,6 @@ class PingFrame(_Frame):
 
 ClientFrame = Annotated[AuthFrame | SubmitFrame | ResumeFrame | PingFrame, Field(discriminator="type")]
 _CLIENT_FRAME: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
-_KNOWN_TYPES = ("auth", "submit", "resume", "ping")
 
 
 class SubmitBody(BaseModel):
@@ -88,7 +87,7 @@ class SubmitBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = Field(min_length=1, max_length=64)
+    kind: str = Field(min_length=1, max_length=MAX_KIND_LENGTH)
     payload: dict[str, Any]
 
 
@@ -96,15 +95,9 @@ def frame_ref(raw: Any) -> str | int | None:
     """The ``ref`` of a frame, if it has a usable one, so even a bad frame's error echoes it."""
     if isinstance(raw, dict):
         ref = raw.get("ref")
-        if isinstance(ref, str) and len(ref) <= 128 or isinstance(ref, int) and not isinstance(ref, bool):
+        if isinstance(ref, str) and len(ref) <= MAX_REF_LENGTH or isinstance(ref, int) and not isinstance(ref, bool):
             return ref
     return None
-
-
-#: Longest integer accepted in any JSON input (HTTP bodies and WebSocket frames). Nothing
-#: in the protocol needs more; Python refuses to convert over 4,300 digits anyway, and a
-#: long one costs quadratic time to parse.
-MAX_INTEGER_DIGITS = 64
 
 
 def _bounded_int(text: str) -> int:
@@ -125,12 +118,6 @@ def decode_json(data: str | bytes, what: str) -> Any:
         raise InvalidRequest(f"The {what} is not valid JSON: {reason}.") from None
 
 
-def encode_frame(frame: dict[str, Any], compact: bool = False) -> str:
-    """The one encoding of server frames (JSON without spaces), in v1 or in the compact
-    form; a pushed event is encoded once per form, however many sockets get it."""
-    return json.dumps(server_frame_to_compact(frame) if compact else frame, separators=(",", ":"))
-
-
 def parse_client_frame(text: str, compact: bool = False) -> ClientFrame:
     raw = decode_json(text, "frame")
     if compact:
@@ -138,9 +125,11 @@ def parse_client_frame(text: str, compact: bool = False) -> ClientFrame:
     ref = frame_ref(raw)
     if not isinstance(raw, dict):
         raise _with_ref(InvalidRequest("A frame must be a JSON object with a 'type'."), ref)
-    if raw.get("type") not in _KNOWN_TYPES:
+    if raw.get("type") not in CLIENT_FRAME_TYPES:
         raise _with_ref(
-            UnknownFrameType(f"Unknown frame type {raw.get('type')!r}; expected one of {', '.join(_KNOWN_TYPES)}."),
+            UnknownFrameType(
+                f"Unknown frame type {raw.get('type')!r}; expected one of {', '.join(CLIENT_FRAME_TYPES)}."
+            ),
             ref,
         )
     try:
@@ -157,60 +146,17 @@ def _with_ref(err: GatewayError, ref: str | int | None) -> GatewayError:
     return err
 
 
-def accepted_frame(ref: str | int | None, task_id: str, duplicate: bool, status: TaskStatus) -> dict[str, Any]:
-    return {
-        "type": "accepted",
-        "ref": ref,
-        "task_id": task_id,
-        "seq": 0,
-        "duplicate": duplicate,
-        "status": status.value,
-    }
+def event_fields_of(event: TaskEvent) -> dict[str, Any]:
+    """A stored event as the wire shows it (optional reason fields, such as
+    ``retry_in_seconds`` and ``blocked_by``, only when they say something)."""
+    error = event.error.model_dump(exclude_none=True) if event.error else None
+    return frames.event_fields(event.seq, event.status, event.attempt, event.result, error, event.at)
 
 
-def authenticated_frame(ref: str | int | None, principal: str) -> dict[str, Any]:
-    return {"type": "authenticated", "ref": ref, "principal": principal}
+def event_frame_of(event: TaskEvent) -> dict[str, Any]:
+    return frames.event_frame(event.task_id, event_fields_of(event))
 
 
-def pong_frame(ref: str | int | None) -> dict[str, Any]:
-    return {"type": "pong", "ref": ref}
-
-
-def resumed_frame(
-    ref: str | int | None, tasks: dict[str, tuple[TaskStatus, int, bool]], unknown: list[str]
-) -> dict[str, Any]:
-    """``tasks``: task id -> (status, seq, recovered); see ``gateway/ws.py`` for recovered."""
-    return {
-        "type": "resumed",
-        "ref": ref,
-        "tasks": {
-            task_id: {"status": status.value, "seq": seq, "recovered": recovered}
-            for task_id, (status, seq, recovered) in tasks.items()
-        },
-        "unknown": unknown,
-    }
-
-
-def event_fields(event: TaskEvent) -> dict[str, Any]:
-    """An event as the wire shows it, in a frame and in ``GET /v1/tasks/{id}/events``."""
-    return {
-        "seq": event.seq,
-        "status": event.status.value,
-        "attempt": event.attempt,
-        "result": event.result,
-        # Optional reason fields (retry_in_seconds, blocked_by) only when they say something.
-        "error": event.error.model_dump(exclude_none=True) if event.error else None,
-        "at": event.at,
-    }
-
-
-def event_frame(event: TaskEvent) -> dict[str, Any]:
-    return {"type": "event", "task_id": event.task_id, **event_fields(event)}
-
-
-def error_frame(ref: str | int | None, err: GatewayError) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "error", "ref": ref, **err.as_dict()}
+def error_frame_of(ref: str | int | None, err: GatewayError) -> dict[str, Any]:
     retry_after = getattr(err, "retry_after_seconds", None)
-    if retry_after is not None:
-        frame["retry_after"] = retry_after
-    return frame
+    return frames.error_frame(ref, err.code, err.message, err.details, retry_after)

@@ -37,9 +37,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from odoo_gateway_wire.statuses import TaskStatus, event_seq
 from shared.config import Settings
 from shared.errors import PermanentTaskError
-from shared.events import ErrorInfo, TaskEvent, TaskStatus, event_seq
+from shared.events import ErrorInfo, TaskEvent
 from shared.kinds import KINDS, OdooCall, TaskKind, task_reference
 from shared.store import TaskRecord, TaskStore, Waiter
 from workers import metrics

@@ -2,7 +2,7 @@
 // Optional query parameters (for tests and demos): ?ping=<ms>&pong=<ms> set the client's
 // app-level ping period and pong timeout.
 
-import { GatewayClient, isFinal } from './gateway-client.js';
+import { GatewayClient } from './gateway-client.js';
 
 const TOKEN_KEY = 'gateway-demo.token';
 // Only a gateway run by `make run` pre-fills a token (GATEWAY_DEMO_TOKEN); others ask for one.

@@ -75,33 +75,51 @@
  *           'rejected'   the gateway refused the submission itself (validation_failed,
  *                        idempotency_key_reused, ...): removed from the outbox, `error` says why
  *           'unknown'    the gateway does not know the task (another token, or expired)
- *   Final: succeeded, failed, rejected, unknown. `seq` is the last event seen; an event whose
+ *   Settled (nothing more will come): the wire's final statuses (succeeded, failed) and the
+ *   client's own endings (rejected, unknown). `seq` is the last event seen; an event whose
  *   seq is not greater is a duplicate and is ignored.
  *
  * Protocol behaviour
  * ------------------
  *   On every (re)connect, after `authenticated`: resend every unacknowledged submission (same
- *   `idempotency_key`), then `resume` every non-final task with its last seq. Close codes 4001,
- *   4002 (authentication) and 1009 (message too big) stop reconnecting; any other close
- *   reconnects with capped exponential backoff and full jitter, promptly on the window's `online`
- *   event. Error frames for a submission: `broker_unavailable`, `store_unavailable`,
+ *   `idempotency_key`), then `resume` every unsettled task with its last seq. Whether a close code
+ *   means "reconnect" is decided by range (RECONNECT_RULES, the wire module's table): 1009
+ *   (message too big) and 4000-4007 (4001, 4002: authentication) stop reconnecting; any other
+ *   close, known or not, reconnects with capped exponential backoff and full jitter, promptly on
+ *   the window's `online` event. Error frames for a submission: `broker_unavailable`, `store_unavailable`,
  *   `unavailable`, `internal_error`, `quota_exceeded`, `rate_limited` (or any with `retry_after`)
  *   keep it in the outbox and resend it later; any other code marks it `rejected`.
  */
 
-export const FINAL_STATUSES = Object.freeze(['succeeded', 'failed', 'rejected', 'unknown']);
+/** The gateway's final task statuses (odoo_gateway_wire/statuses.py). */
+export const FINAL_STATUSES = Object.freeze(['succeeded', 'failed']);
+/** A record with one of these needs no more network work: final, or ended on this side. */
+export const SETTLED_STATUSES = Object.freeze([...FINAL_STATUSES, 'rejected', 'unknown']);
 
-/** Close codes after which reconnecting unchanged cannot help (see shared/errors.py CloseCode). */
-export const TERMINAL_CLOSE_CODES = Object.freeze([4001, 4002, 1009]);
+/**
+ * Whether to reconnect after a close code, by range: [lowest, highest, reconnect], first match
+ * wins, anything unmatched reconnects (odoo_gateway_wire/close_codes.py RECONNECT_RULES).
+ */
+export const RECONNECT_RULES = Object.freeze([[1009, 1009, false], [1000, 3999, true], [4000, 4007, false], [4008, 4999, true]]);
 
-/** Error codes of a submit that mean "the gateway could not take it now: send it again later". */
+/** @param {number} code */
+export function shouldReconnect(code) {
+  const rule = RECONNECT_RULES.find(([lowest, highest]) => lowest <= code && code <= highest);
+  return rule ? rule[2] : true;
+}
+
+/**
+ * Error codes of a submit that mean "the gateway could not take it now: send it again later"
+ * (odoo_gateway_wire/error_codes.py; so does any code ending in `_unavailable`, or any error
+ * with `retry_after`).
+ */
 export const RETRYABLE_ERROR_CODES = Object.freeze([
   'unavailable', 'broker_unavailable', 'store_unavailable', 'internal_error',
   'quota_exceeded', 'rate_limited',
 ]);
 
 /**
- * The compact form's vocabulary: a copy of shared/compact.py's tables, checked against them
+ * The compact form's vocabulary: a copy of odoo_gateway_wire/compact.py's tables, checked against them
  * by tests/unit/test_browser_module_agrees.py (so it stays plain JSON inside the freeze).
  */
 export const COMPACT_WIRE = Object.freeze({
@@ -184,12 +202,26 @@ export function fromCompact(raw) {
 const SUBMIT_REF = 's:';
 const OUTBOX = 'outbox';
 const TASKS = 'tasks';
-/** Tasks per resume frame: the gateway's limit (shared/protocol.py MAX_RESUME_TASKS, checked by a test). */
+/** Tasks per resume frame: the gateway's limit (odoo_gateway_wire/limits.py MAX_RESUME_TASKS, checked by a test). */
 export const RESUME_CHUNK = 1000;
 
-/** @param {string} status */
+/**
+ * Whether a submission refused with `code` is to be sent again later, unchanged: the rule of
+ * odoo_gateway_wire/error_codes.py `is_retryable` (the gateway adds `retry_after` only to
+ * "try again" errors, and a newer gateway's `..._unavailable` code is one of those too).
+ */
+export function isRetryable(code, retryAfter) {
+  return RETRYABLE_ERROR_CODES.includes(code) || String(code).endsWith('_unavailable') || retryAfter != null;
+}
+
+/** @param {string} status a status from the gateway */
 export function isFinal(status) {
   return FINAL_STATUSES.includes(status);
+}
+
+/** @param {string} status a record's status */
+export function isSettled(status) {
+  return SETTLED_STATUSES.includes(status);
 }
 
 function defaultUrl() {
@@ -341,7 +373,7 @@ export class GatewayClient {
 
   async forget(key) {
     const record = this._records.get(key);
-    if (!record || !isFinal(record.status)) return false;
+    if (!record || !isSettled(record.status)) return false;
     this._records.delete(key);
     if (record.taskId) this._byTaskId.delete(record.taskId);
     await this._write([[TASKS, 'delete', key], [OUTBOX, 'delete', key]]);
@@ -349,7 +381,7 @@ export class GatewayClient {
   }
 
   async clearFinished() {
-    const keys = [...this._records.values()].filter((r) => isFinal(r.status)).map((r) => r.key);
+    const keys = [...this._records.values()].filter((r) => isSettled(r.status)).map((r) => r.key);
     for (const key of keys) await this.forget(key);
     return keys.length;
   }
@@ -523,7 +555,7 @@ export class GatewayClient {
     if (this._ws !== ws) return;
     const wasAuthed = this._authed;
     this._dropSocket(1000, '');
-    if (TERMINAL_CLOSE_CODES.includes(code)) {
+    if (!shouldReconnect(code)) {
       this._terminal = true;
       const error = {
         code: code === 1009 ? 'payload_too_large' : 'unauthenticated',
@@ -658,7 +690,7 @@ export class GatewayClient {
   }
 
   _resumeAll() {
-    const open = [...this._records.values()].filter((r) => r.taskId && !isFinal(r.status));
+    const open = [...this._records.values()].filter((r) => r.taskId && !isSettled(r.status));
     for (let i = 0; i < open.length; i += RESUME_CHUNK) {
       const tasks = {};
       for (const record of open.slice(i, i + RESUME_CHUNK)) tasks[record.taskId] = record.seq;
@@ -717,7 +749,7 @@ export class GatewayClient {
     for (const taskId of frame.unknown || []) {
       const key = this._byTaskId.get(taskId);
       const record = key && this._records.get(key);
-      if (record && !isFinal(record.status)) {
+      if (record && !isSettled(record.status)) {
         this._update(record, {
           status: 'unknown',
           error: {
@@ -758,8 +790,7 @@ export class GatewayClient {
       this._emit('error', error);
       return;
     }
-    // The gateway adds retry_after only to "try again" errors (client/errors.py agrees).
-    if (RETRYABLE_ERROR_CODES.includes(frame.code) || frame.retry_after != null) {
+    if (isRetryable(frame.code, frame.retry_after)) {
       // Keep it in the outbox; send it again later (or on the next connection).
       const seconds = Number(frame.retry_after) || 2;
       const delay = seconds * 1000 * (0.5 + Math.random());

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.events import ErrorInfo, TaskEvent, TaskStatus
+from odoo_gateway_wire.statuses import TaskStatus
+from shared.events import ErrorInfo, TaskEvent
 
 __all__ = ["NewTask", "PurgeReport", "Reopened", "TaskRecord", "Turn", "Waiter"]
 

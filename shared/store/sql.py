@@ -13,7 +13,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
-from shared.events import FINAL_STATUSES, ErrorInfo, TaskEvent, TaskStatus, event_seq
+from odoo_gateway_wire.statuses import FINAL_STATUSES, TaskStatus, event_seq
+from shared.events import ErrorInfo, TaskEvent
 from shared.store.base import TaskStore
 from shared.store.records import NewTask, PurgeReport, Reopened, TaskRecord, Turn, Waiter
 

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from shared.events import TaskEvent, TaskStatus, event_seq
+from odoo_gateway_wire.statuses import TaskStatus, event_seq
+from shared.events import TaskEvent
 from shared.names import STORE_QUEUE
 from tests.attack.conftest import LOG_DIR
 from tests.attack.peers import publish_events

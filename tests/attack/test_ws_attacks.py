@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from shared.events import ErrorInfo, TaskEvent, TaskStatus, event_seq
+from odoo_gateway_wire.statuses import TaskStatus, event_seq
+from shared.events import ErrorInfo, TaskEvent
 from shared.names import LIVE_EXCHANGE, STORE_QUEUE_DEAD
 from tests.attack.conftest import BOUNDS
 from tests.attack.peers import RawWebSocket, publish_events, rss_mib

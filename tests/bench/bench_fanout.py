@@ -23,7 +23,8 @@ from typing import Any
 import httpx
 import pika
 
-from shared.events import TaskEvent, TaskStatus, event_seq
+from odoo_gateway_wire.statuses import TaskStatus, event_seq
+from shared.events import TaskEvent
 from shared.names import EVENTS_EXCHANGE
 from shared.signing import SIGNATURE_HEADER, EventSigner
 from tests.bench.figures import cpu_seconds

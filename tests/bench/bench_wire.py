@@ -32,7 +32,7 @@ import httpx
 import websockets
 from websockets.typing import Subprotocol
 
-from shared.compact import COMPACT_SUBPROTOCOL, client_frame_to_compact, server_frame_from_compact
+from odoo_gateway_wire.compact import COMPACT_SUBPROTOCOL, client_frame_to_compact, server_frame_from_compact
 from tests.support.processes import ROOT
 from tests.support.proxy import FaultProxy
 from tests.support.stack import TOKENS, Stack, running_stack

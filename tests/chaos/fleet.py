@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from client import GatewayClient, GatewayClientError, TaskHandle
+from odoo_gateway_client import GatewayClient, GatewayClientError, TaskHandle
 from tests.chaos.checker import INVENTORY_KIND, SALE_KIND, Observations
 from tests.support.stack import TOKENS
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import websockets
 
-from shared.errors import CloseCode
+from odoo_gateway_wire.close_codes import CloseCode
 from tests.support.processes import free_port, start_gateway
 from tests.support.stack import ALLOWED_ORIGIN, TOKENS, Stack
 

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from client import (
+from odoo_gateway_client import (
     AuthenticationError,
     FinalState,
     GatewayClient,
@@ -228,7 +228,7 @@ async def test_cuts_mid_submit_and_mid_wait_lose_nothing_and_apply_each_task_onc
 
 CLIENT_SCRIPT = r"""
 import asyncio, json, sys
-from client import GatewayClient
+from odoo_gateway_client import GatewayClient
 
 async def main() -> None:
     url, token, outbox, count, mode = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]

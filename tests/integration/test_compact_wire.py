@@ -13,8 +13,8 @@ import pytest
 import websockets
 from websockets.typing import Subprotocol
 
-from client import GatewayClient
-from shared.compact import COMPACT_SUBPROTOCOL, long_task_id, short_task_id
+from odoo_gateway_client import GatewayClient
+from odoo_gateway_wire.compact import COMPACT_SUBPROTOCOL, long_task_id, short_task_id
 from tests.bench.bench_wire import measure_http, measure_ws, readme_count
 from tests.support.stack import TOKENS, Stack
 

@@ -13,7 +13,7 @@ import websockets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.compact import COMPACT_SUBPROTOCOL
+from odoo_gateway_wire.compact import COMPACT_SUBPROTOCOL
 from tests.support.stack import TOKENS, Stack
 
 HEADERS = {"Authorization": f"Bearer {TOKENS['demo']}"}

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from odoo_gateway_wire.statuses import TaskStatus
 from shared.errors import StoreUnavailable
-from shared.events import ErrorInfo, TaskEvent, TaskStatus
+from shared.events import ErrorInfo, TaskEvent
 from shared.store import NewTask, TaskStore, open_store
 
 NOW = 1_800_000_000.0

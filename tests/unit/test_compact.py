@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared.compact import (
+from odoo_gateway_wire.compact import (
     COMPACT_SUBPROTOCOL,
     STATUS_CODES,
     attempt_of_seq,
@@ -17,21 +17,18 @@ from shared.compact import (
     server_frame_from_compact,
     short_task_id,
 )
+from odoo_gateway_wire.frames import accepted_frame, authenticated_frame, encode_frame, pong_frame, resumed_frame
+from odoo_gateway_wire.statuses import TaskStatus
 from shared.errors import GatewayError, QuotaExceeded, ValidationFailed
-from shared.events import TaskEvent, TaskStatus
+from shared.events import TaskEvent
 from shared.protocol import (
     AuthFrame,
     PingFrame,
     ResumeFrame,
     SubmitFrame,
-    accepted_frame,
-    authenticated_frame,
-    encode_frame,
-    error_frame,
-    event_frame,
+    error_frame_of,
+    event_frame_of,
     parse_client_frame,
-    pong_frame,
-    resumed_frame,
 )
 
 TASK = "6c47077b-0e8c-49f1-a649-2b1b3eae0552"
@@ -61,8 +58,8 @@ def test_the_subprotocol_name() -> None:
         pong_frame(None),
         resumed_frame("r1", {TASK: (TaskStatus.SUCCEEDED, 4, True), OTHER: (TaskStatus.RUNNING, 2, False)}, ["x"]),
         resumed_frame("r2", {TASK: (TaskStatus.ACCEPTED, 0, True)}, []),
-        error_frame("s2", ValidationFailed("bad", details=[{"loc": ["payload"], "msg": "m", "type": "t"}])),
-        error_frame(None, QuotaExceeded("slow down", retry_after_seconds=3)),
+        error_frame_of("s2", ValidationFailed("bad", details=[{"loc": ["payload"], "msg": "m", "type": "t"}])),
+        error_frame_of(None, QuotaExceeded("slow down", retry_after_seconds=3)),
     ],
 )
 def test_every_server_frame_round_trips(frame: dict[str, Any]) -> None:
@@ -72,10 +69,10 @@ def test_every_server_frame_round_trips(frame: dict[str, Any]) -> None:
 @pytest.mark.parametrize("status", list(TaskStatus))
 def test_events_round_trip_without_at_and_with_a_trimmed_result(status: TaskStatus) -> None:
     event = _event(6, status, RESULT if status is TaskStatus.SUCCEEDED else None)
-    expected = {k: v for k, v in event_frame(event).items() if k != "at"}
+    expected = {k: v for k, v in event_frame_of(event).items() if k != "at"}
     if expected["result"] is not None:
         expected["result"] = {"move_ids": [3], "quant_ids": [1], "changed": True}
-    assert _round_trip(event_frame(event)) == expected
+    assert _round_trip(event_frame_of(event)) == expected
 
 
 def test_compact_frames_leave_out_what_the_client_knows() -> None:
@@ -84,7 +81,7 @@ def test_compact_frames_leave_out_what_the_client_knows() -> None:
         "r": "s1",
         "i": short_task_id(TASK),
     }
-    assert encode_frame(event_frame(_event(2, TaskStatus.RUNNING)), compact=True) == (
+    assert encode_frame(event_frame_of(_event(2, TaskStatus.RUNNING)), compact=True) == (
         '{"t":"e","i":"bEcHew6MSfGmSSsbPq4FUg","q":2,"s":"r"}'
     )
     assert encode_frame(pong_frame(None), compact=True) == '{"t":"p"}'

@@ -13,8 +13,9 @@ from typing import Any
 import pika
 
 from gateway.publisher import TaskPublisher
+from odoo_gateway_wire.statuses import TaskStatus
 from shared.config import Settings
-from shared.events import TaskEvent, TaskStatus
+from shared.events import TaskEvent
 from shared.names import TASK_ID_HEADER, live_queue_name
 from shared.signing import EventSigner
 from shared.store import TaskRecord

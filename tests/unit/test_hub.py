@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from gateway.hub import Hub
-from shared.events import TaskEvent, TaskStatus
+from odoo_gateway_wire.statuses import TaskStatus
+from shared.events import TaskEvent
 
 
 def ev(seq: int, task: str = "t1") -> TaskEvent:

@@ -6,8 +6,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway import metrics
 from gateway.registry import SessionRegistry
-from shared.errors import CloseCode
-from shared.events import TaskEvent, TaskStatus
+from odoo_gateway_wire.close_codes import CloseCode
+from odoo_gateway_wire.statuses import TaskStatus
+from shared.events import TaskEvent
 from shared.version import VERSION
 from tests.unit.test_registry import FakeSession
 

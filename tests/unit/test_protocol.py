@@ -51,10 +51,10 @@ def test_resume_is_bounded() -> None:
 
 def test_a_store_failure_answer_never_carries_the_drivers_words() -> None:
     from shared.errors import StoreUnavailable
-    from shared.protocol import error_frame
+    from shared.protocol import error_frame_of
 
     err = StoreUnavailable("terminating connection due to administrator command")
-    answers = json.dumps([err.as_dict(), error_frame("r1", err)])
+    answers = json.dumps([err.as_dict(), error_frame_of("r1", err)])
     assert "administrator" not in answers and "store_unavailable" in answers
     assert "administrator" in str(err)  # the logs keep it
 

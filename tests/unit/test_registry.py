@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from gateway.registry import Quotas, SessionRegistry
-from shared.errors import CloseCode, QuotaExceeded
-from shared.events import TaskEvent, TaskStatus
+from odoo_gateway_wire.close_codes import CloseCode
+from odoo_gateway_wire.statuses import TaskStatus
+from shared.errors import QuotaExceeded
+from shared.events import TaskEvent
 
 
 class FakeSession:

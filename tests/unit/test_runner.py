@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from odoo_gateway_wire.statuses import TaskStatus
 from shared.config import Settings
-from shared.events import TaskEvent, TaskStatus
+from shared.events import TaskEvent
 from shared.kinds import KINDS, resource_keys, task_reference, validate_payload
 from shared.store import NewTask, TaskStore, Waiter, open_store
 from tests.odoo_standin import FaultRule, OdooStandin
@@ -262,7 +263,7 @@ def test_redelivered_attempt_that_ends_differently_is_not_a_duplicate(standin: O
 
 
 def test_event_numbers() -> None:
-    from shared.events import event_seq
+    from odoo_gateway_wire.statuses import event_seq
 
     statuses = (TaskStatus.ACCEPTED, TaskStatus.WAITING, TaskStatus.RUNNING, TaskStatus.RETRYING)
     assert [event_seq(1, s) for s in statuses] == [0, 1, 2, 3]

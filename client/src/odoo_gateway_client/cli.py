@@ -21,11 +21,12 @@ from urllib.parse import quote
 
 import httpx
 
-from client.admin_cli import AdminError, add_failed_command, run_failed
-from client.connection import GatewayClient
-from client.errors import AuthenticationError, SubmissionRejected, TaskNotFound
-from client.handle import TaskEvent, TaskHandle
-from client.outbox import Outbox, OutboxEntry
+from odoo_gateway_client.admin_cli import AdminError, add_failed_command, run_failed
+from odoo_gateway_client.connection import GatewayClient
+from odoo_gateway_client.errors import AuthenticationError, SubmissionRejected, TaskNotFound
+from odoo_gateway_client.handle import TaskEvent, TaskHandle
+from odoo_gateway_client.outbox import Outbox, OutboxEntry
+from odoo_gateway_client.status import TaskStatus
 
 __all__ = ["main"]
 
@@ -143,7 +144,7 @@ async def _follow(handle: TaskHandle) -> int:
     async for event in handle.events():
         print(progress_line(event), flush=True)
         if event.final:
-            return EXIT_OK if event.status == "succeeded" else EXIT_TASK_FAILED
+            return EXIT_OK if event.status is TaskStatus.SUCCEEDED else EXIT_TASK_FAILED
     raise AssertionError("events() ended without a final event")  # pragma: no cover
 
 

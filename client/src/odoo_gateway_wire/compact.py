@@ -26,6 +26,8 @@ import binascii
 import uuid
 from typing import Any
 
+from odoo_gateway_wire.statuses import TaskStatus, attempt_of_seq
+
 __all__ = [
     "CLIENT_KEYS",
     "CLIENT_TYPES",
@@ -33,7 +35,6 @@ __all__ = [
     "SERVER_KEYS",
     "SERVER_TYPES",
     "STATUS_CODES",
-    "attempt_of_seq",
     "long_task_id",
     "short_task_id",
     "client_frame_from_compact",
@@ -46,12 +47,12 @@ COMPACT_SUBPROTOCOL = "gateway.v1c"
 
 #: Status -> its one-letter code in compact frames.
 STATUS_CODES = {
-    "accepted": "a",
-    "waiting": "w",
-    "running": "r",
-    "retrying": "y",
-    "succeeded": "s",
-    "failed": "f",
+    TaskStatus.ACCEPTED.value: "a",
+    TaskStatus.WAITING.value: "w",
+    TaskStatus.RUNNING.value: "r",
+    TaskStatus.RETRYING.value: "y",
+    TaskStatus.SUCCEEDED.value: "s",
+    TaskStatus.FAILED.value: "f",
 }
 _STATUS_NAMES = {code: name for name, code in STATUS_CODES.items()}
 
@@ -94,11 +95,6 @@ _SERVER_KEY_NAMES = {v: k for k, v in SERVER_KEYS.items()}
 # What a compact server frame leaves out because the client knows it.
 _KNOWN = {"seq": 0, "status": "accepted", "duplicate": False, "recovered": True}
 _DROPPED = ("attempt", "at")
-
-
-def attempt_of_seq(seq: int) -> int:
-    """The attempt an event's seq belongs to (0 for acceptance): attempt n owns 4n-3 .. 4n."""
-    return (seq + 3) // 4
 
 
 def short_task_id(task_id: str) -> str:
@@ -166,7 +162,7 @@ def client_frame_from_compact(raw: Any) -> Any:
 
 
 def server_frame_to_compact(frame: dict[str, Any]) -> dict[str, Any]:
-    """A v1 server frame (as ``shared.protocol`` builds it) in compact form."""
+    """A v1 server frame (as ``frames`` builds it) in compact form."""
     out: dict[str, Any] = {}
     kind = frame.get("type")
     for key, value in frame.items():

@@ -6,15 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from client.errors import SubmissionRejected, TaskNotFound
-from client.outbox import FINAL_STATUSES, SETTLED_STATUSES, OutboxEntry
+from odoo_gateway_client.errors import SubmissionRejected, TaskNotFound
+from odoo_gateway_client.outbox import OutboxEntry
+from odoo_gateway_client.status import FINAL_STATUSES, SETTLED_STATUSES, HandleStatus, LocalStatus, TaskStatus
 
-if TYPE_CHECKING:
-    from client.ledger import Ledger
-
-__all__ = ["FinalState", "TaskEvent", "TaskHandle"]
+__all__ = ["Acknowledged", "Change", "FinalState", "HandleOwner", "Settled", "TaskEvent", "TaskHandle"]
 
 
 @dataclass(frozen=True)
@@ -23,11 +21,15 @@ class TaskEvent:
 
     task_id: str
     seq: int
-    status: str
+    status: TaskStatus
     attempt: int = 0
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     at: float | None = None
+
+    def __post_init__(self) -> None:
+        # A status given as its string (``"running"``) is the same status; an unknown one is refused.
+        object.__setattr__(self, "status", TaskStatus(self.status))
 
     @property
     def final(self) -> bool:
@@ -36,11 +38,13 @@ class TaskEvent:
     @classmethod
     def from_wire(cls, data: Mapping[str, Any], task_id: str | None = None) -> TaskEvent:
         """From a WebSocket ``event`` frame, or an item of ``GET /v1/tasks/{id}/events``
-        (which has no ``task_id`` of its own, hence the argument)."""
+        (which has no ``task_id`` of its own, hence the argument). ValueError for a status
+        this client does not know: a newer gateway's intermediate step, skipped (the final
+        statuses are the protocol's, so the ending is never one of those)."""
         return cls(
             task_id=str(task_id if task_id is not None else data["task_id"]),
             seq=int(data["seq"]),
-            status=str(data["status"]),
+            status=TaskStatus(data["status"]),
             attempt=int(data.get("attempt") or 0),
             result=data.get("result"),
             error=data.get("error"),
@@ -51,14 +55,43 @@ class TaskEvent:
 @dataclass(frozen=True)
 class FinalState:
     task_id: str
-    status: str  # "succeeded" | "failed"
+    status: TaskStatus  # SUCCEEDED or FAILED
     result: dict[str, Any] | None
     error: dict[str, Any] | None
     seq: int
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "succeeded"
+        return self.status is TaskStatus.SUCCEEDED
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    """The gateway accepted the submission as ``task_id``."""
+
+    task_id: str
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Nothing more will come: the gateway refused the submission or does not know the task."""
+
+    status: LocalStatus  # REJECTED or UNKNOWN
+    error: dict[str, Any]
+
+
+#: What moves a handle on: :meth:`TaskHandle.advance` takes one of these.
+Change = Acknowledged | TaskEvent | Settled
+
+
+class HandleOwner(Protocol):
+    """What a handle needs from the client that made it (the ledger)."""
+
+    def waiting(self) -> None:
+        """The application awaits a handle: raise if the client stopped, start it if idle."""
+
+    async def surface(self, handle: TaskHandle) -> None:
+        """The application has seen how ``handle`` ended: its row can leave the outbox."""
 
 
 class TaskHandle:
@@ -70,20 +103,20 @@ class TaskHandle:
     :meth:`events` yielded the final event.
     """
 
-    def __init__(self, ledger: Ledger, entry: OutboxEntry) -> None:
-        self._ledger = ledger
+    def __init__(self, owner: HandleOwner, entry: OutboxEntry) -> None:
+        self._owner = owner
         self.entry_id = entry.id
         self.key = entry.key
         self.kind = entry.kind
         self.payload = entry.payload
         self.created_at = entry.created_at
         self._task_id = entry.task_id
-        self._status = entry.status
+        self._status: HandleStatus = entry.status
         self._last_seq = entry.last_seq
         self._result = entry.result
         self._error = entry.error
         self._events: list[TaskEvent] = []
-        if entry.status in FINAL_STATUSES and entry.task_id is not None:
+        if isinstance(entry.status, TaskStatus) and entry.status.final and entry.task_id is not None:
             # Final before a restart but never shown: events() must still yield the ending.
             self._events.append(TaskEvent(entry.task_id, entry.last_seq, entry.status, 0, entry.result, entry.error))
         self._changed = asyncio.Event()
@@ -105,8 +138,8 @@ class TaskHandle:
         return self._task_id
 
     @property
-    def status(self) -> str:
-        """``pending`` until acknowledged, then the task's last known status."""
+    def status(self) -> HandleStatus:
+        """``PENDING`` until acknowledged, then the task's last known status."""
         return self._status
 
     @property
@@ -119,34 +152,34 @@ class TaskHandle:
 
     @property
     def final_state(self) -> FinalState | None:
-        if self._status not in FINAL_STATUSES or self._task_id is None:
+        if not isinstance(self._status, TaskStatus) or not self._status.final or self._task_id is None:
             return None
         return FinalState(self._task_id, self._status, self._result, self._error, self._last_seq)
 
-    # -- for the ledger --------------------------------------------------------------------
+    # -- for the client that owns it -------------------------------------------------------
 
-    def _notify(self) -> None:
+    def advance(self, change: Change) -> None:
+        """The one way a handle moves on, once the change is in the outbox; wakes its waiters."""
+        match change:
+            case Acknowledged(task_id):
+                self._task_id = task_id
+                if self._status is LocalStatus.PENDING:
+                    self._status = TaskStatus.ACCEPTED
+            case TaskEvent():
+                self._last_seq = change.seq
+                self._status = change.status
+                self._result = change.result
+                self._error = change.error
+                self._events.append(change)
+            case Settled(status, error):
+                self._status = status
+                self._error = error
+        self.wake()
+
+    def wake(self) -> None:
+        """Let every waiter look again (the client stopped, or the handle moved on)."""
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
-
-    def _set_accepted(self, task_id: str) -> None:
-        self._task_id = task_id
-        if self._status == "pending":
-            self._status = "accepted"
-        self._notify()
-
-    def _apply(self, event: TaskEvent) -> None:
-        self._last_seq = event.seq
-        self._status = event.status
-        self._result = event.result
-        self._error = event.error
-        self._events.append(event)
-        self._notify()
-
-    def _settle(self, status: str, error: dict[str, Any]) -> None:
-        self._status = status
-        self._error = error
-        self._notify()
 
     # -- for the application ---------------------------------------------------------------
 
@@ -155,12 +188,12 @@ class TaskHandle:
             changed = self._changed  # taken before the check, so no notification slips between
             if ready():
                 return
-            self._ledger.waiting()
+            self._owner.waiting()
             await changed.wait()
 
     def _failure(self) -> Exception:
         error = self._error or {}
-        if self._status == "unknown":
+        if self._status is LocalStatus.UNKNOWN:
             return TaskNotFound(self._task_id or "?")
         return SubmissionRejected(
             str(error.get("code", "rejected")),
@@ -172,9 +205,9 @@ class TaskHandle:
     async def accepted(self) -> str:
         """The task id, once the gateway has acknowledged the submission (durably recorded and
         queued). Raises :class:`SubmissionRejected` if the gateway refused it."""
-        await self._wait(lambda: self._task_id is not None or self._status == "rejected")
+        await self._wait(lambda: self._task_id is not None or self._status is LocalStatus.REJECTED)
         if self._task_id is None:
-            await self._ledger.surface(self)
+            await self._owner.surface(self)
             raise self._failure()
         return self._task_id
 
@@ -182,14 +215,14 @@ class TaskHandle:
         """Wait for the final state (``succeeded`` or ``failed``). Raises
         :class:`SubmissionRejected` or :class:`TaskNotFound` if there will be none."""
         await self._wait(lambda: self.settled)
-        await self._ledger.surface(self)
+        await self._owner.surface(self)
         state = self.final_state
         if state is None:
             raise self._failure()
         return state
 
     def _can_advance(self, index: int) -> bool:
-        return index < len(self._events) or self._status in ("rejected", "unknown")
+        return index < len(self._events) or self._status in (LocalStatus.REJECTED, LocalStatus.UNKNOWN)
 
     async def events(self) -> AsyncIterator[TaskEvent]:
         """Each event once, in seq order, ending with the final one. Only events not yet seen by
@@ -198,13 +231,13 @@ class TaskHandle:
         while True:
             await self._wait(partial(self._can_advance, index))
             if index >= len(self._events):
-                await self._ledger.surface(self)
+                await self._owner.surface(self)
                 raise self._failure()
             event = self._events[index]
             index += 1
             if event.final:
                 # Removed before yielding: a consumer typically stops iterating at the final event.
-                await self._ledger.surface(self)
+                await self._owner.surface(self)
                 yield event
                 return
             yield event

@@ -28,14 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.events import FINAL_STATUSES as TASK_FINAL_STATUSES
+from odoo_gateway_client.status import SETTLED_STATUSES, HandleStatus, LocalStatus, TaskStatus, handle_status
 
-__all__ = ["FINAL_STATUSES", "SETTLED_STATUSES", "Outbox", "OutboxEntry"]
-
-# The task statuses that end a task are the protocol's (shared/events.py), as plain strings.
-FINAL_STATUSES = frozenset(status.value for status in TASK_FINAL_STATUSES)
-# No more network work for these rows: they only wait for the application to see them.
-SETTLED_STATUSES = FINAL_STATUSES | {"rejected", "unknown"}
+__all__ = ["Outbox", "OutboxEntry"]
 
 _SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -64,7 +59,7 @@ class OutboxEntry:
     kind: str | None
     payload: dict[str, Any] | None
     task_id: str | None
-    status: str
+    status: HandleStatus
     last_seq: int
     result: dict[str, Any] | None
     error: dict[str, Any] | None
@@ -95,7 +90,7 @@ def _entry(row: tuple[Any, ...]) -> OutboxEntry:
         kind=row[2],
         payload=_loads(row[3]),
         task_id=row[4],
-        status=row[5],
+        status=handle_status(row[5]),
         last_seq=row[6],
         result=_loads(row[7]),
         error=_loads(row[8]),
@@ -158,7 +153,7 @@ class Outbox:
             return self._one("task_id = ? ORDER BY id", (task_id,))
 
     def unacknowledged(self) -> list[OutboxEntry]:
-        return [e for e in self.entries() if e.status == "pending"]
+        return [e for e in self.entries() if e.status is LocalStatus.PENDING]
 
     # -- writes (each one transaction, fsync'd before returning) ---------------------------
 
@@ -206,7 +201,7 @@ class Outbox:
         self,
         entry_id: int,
         seq: int,
-        status: str,
+        status: TaskStatus,
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
     ) -> bool:
@@ -220,9 +215,9 @@ class Outbox:
             )
             return cursor.rowcount == 1
 
-    def settle(self, entry_id: int, status: str, error: dict[str, Any] | None) -> None:
+    def settle(self, entry_id: int, status: LocalStatus, error: dict[str, Any] | None) -> None:
         """Mark a row ``rejected`` or ``unknown``: nothing left to send, only to show."""
-        if status not in SETTLED_STATUSES - FINAL_STATUSES:
+        if status not in (LocalStatus.REJECTED, LocalStatus.UNKNOWN):
             raise ValueError(f"settle() takes 'rejected' or 'unknown', not {status!r}")
         with self._lock:
             self._conn().execute(

@@ -14,12 +14,12 @@ from typing import Any, cast
 import pytest
 from websockets.exceptions import ConnectionClosedError
 
-from client.backoff import Backoff
-from client.errors import SubmissionRejected, TaskNotFound
-from client.handle import TaskEvent, TaskHandle
-from client.ledger import Ledger
-from client.outbox import Outbox
-from client.ws_transport import WsSession
+from odoo_gateway_client.backoff import Backoff
+from odoo_gateway_client.errors import SubmissionRejected, TaskNotFound
+from odoo_gateway_client.handle import TaskEvent, TaskHandle
+from odoo_gateway_client.ledger import Ledger
+from odoo_gateway_client.outbox import Outbox
+from odoo_gateway_client.ws_transport import WsSession
 
 SALE = {"customer": "Demo Customer", "lines": [{"product": "DEMO-001", "quantity": 2}]}
 

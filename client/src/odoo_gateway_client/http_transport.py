@@ -14,12 +14,13 @@ from urllib.parse import quote
 
 import httpx
 
-from client.backoff import Backoff
-from client.errors import AuthenticationError, is_retryable
-from client.handle import TaskEvent, TaskHandle
-from client.ledger import Ledger
-from client.outbox import FINAL_STATUSES
-from client.ws_transport import retry_delay
+from odoo_gateway_client.backoff import Backoff
+from odoo_gateway_client.errors import AuthenticationError
+from odoo_gateway_client.handle import TaskEvent, TaskHandle
+from odoo_gateway_client.ledger import Ledger
+from odoo_gateway_client.ws_transport import retry_delay
+from odoo_gateway_wire.error_codes import is_retryable
+from odoo_gateway_wire.statuses import FINAL_STATUSES, TaskStatus
 
 __all__ = ["HttpPoller", "fetch_final"]
 
@@ -59,7 +60,7 @@ async def fetch_final(http: httpx.AsyncClient, task_id: str) -> TaskEvent | None
     return TaskEvent(
         task_id=task_id,
         seq=int(body["seq"]),
-        status=str(body["status"]),
+        status=TaskStatus(body["status"]),
         attempt=int(body.get("attempts") or 0),
         result=body.get("result"),
         error=body.get("error"),

@@ -20,19 +20,15 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
-from client.errors import is_retryable
-from client.handle import TaskEvent, TaskHandle
-from client.ledger import Ledger
-from client.outbox import FINAL_STATUSES
-from shared.compact import (
-    COMPACT_SUBPROTOCOL,
-    attempt_of_seq,
-    client_frame_to_compact,
-    server_frame_from_compact,
-)
-from shared.protocol import MAX_RESUME_TASKS  # the gateway's limit per resume frame
+from odoo_gateway_client.handle import TaskEvent, TaskHandle
+from odoo_gateway_client.ledger import Ledger
+from odoo_gateway_wire.compact import COMPACT_SUBPROTOCOL, server_frame_from_compact
+from odoo_gateway_wire.error_codes import is_retryable
+from odoo_gateway_wire.frames import encode_client_frame, resume_frame, submit_frame
+from odoo_gateway_wire.limits import MAX_RESUME_TASKS  # the gateway's limit per resume frame
+from odoo_gateway_wire.statuses import FINAL_STATUSES, attempt_of_seq
 
-__all__ = ["MAX_RESUME_TASKS", "WsSession", "retry_delay"]
+__all__ = ["WsSession", "retry_delay"]
 
 log = logging.getLogger(__name__)
 FetchFinal = Callable[[str], Awaitable[TaskEvent | None]]
@@ -96,9 +92,7 @@ class WsSession:
                 reader.exception()
 
     async def _send(self, frame: dict[str, Any]) -> None:
-        if self.compact:
-            frame = client_frame_to_compact(frame)
-        await self._ws.send(json.dumps(frame, separators=(",", ":")))
+        await self._ws.send(encode_client_frame(frame, self.compact))
 
     def _defer(self, handle: TaskHandle, retry_after: Any) -> None:
         delay = retry_delay(retry_after)
@@ -113,26 +107,20 @@ class WsSession:
                 break  # the rest go as acknowledgements free the window (each one kicks)
             if handle.entry_id in busy or handle.not_before > now or handle.surfaced or handle.held:
                 continue
+            if handle.key is None or handle.kind is None:
+                continue  # a task watched by id is never pending: nothing to submit
             ref = f"s{next(self._refs)}"
             self._in_flight[ref] = handle
             handle.sends += 1  # counted before the await: withdraw() must see it at once
             self.sent.append(handle)
-            await self._send(
-                {
-                    "type": "submit",
-                    "ref": ref,
-                    "idempotency_key": handle.key,
-                    "kind": handle.kind,
-                    "payload": handle.payload,
-                }
-            )
+            await self._send(submit_frame(handle.key, handle.kind, handle.payload, ref))
         missing = [(t, s) for t, s in self._ledger.watched().items() if t not in self._watching]
         for start in range(0, len(missing), MAX_RESUME_TASKS):
             chunk = dict(missing[start : start + MAX_RESUME_TASKS])
             ref = f"r{next(self._refs)}"
             self._resumes[ref] = list(chunk)
             self._watching.update(chunk)
-            await self._send({"type": "resume", "ref": ref, "tasks": chunk})
+            await self._send(resume_frame(chunk, ref))
 
     async def _read_loop(self) -> None:
         while True:

@@ -17,9 +17,9 @@ from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
-from client.connection import GatewayClient
-from client.handle import FinalState, TaskHandle
-from client.outbox import OutboxEntry
+from odoo_gateway_client.connection import GatewayClient
+from odoo_gateway_client.handle import FinalState, TaskHandle
+from odoo_gateway_client.outbox import OutboxEntry
 
 __all__ = ["SyncClient"]
 

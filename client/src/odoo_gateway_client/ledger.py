@@ -8,23 +8,20 @@ So what the application was told is never ahead of what survives a crash.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from client.errors import ClientClosed, GatewayClientError, SubmissionRejected
-from client.handle import TaskEvent, TaskHandle
-from client.outbox import Outbox, OutboxEntry
+from odoo_gateway_client.errors import ClientClosed, GatewayClientError, SubmissionRejected
+from odoo_gateway_client.handle import Acknowledged, Settled, TaskEvent, TaskHandle
+from odoo_gateway_client.outbox import Outbox, OutboxEntry
+from odoo_gateway_client.status import LocalStatus
+from odoo_gateway_wire.fingerprint import canonical_submission
 
 __all__ = ["Ledger"]
 
 log = logging.getLogger(__name__)
 _WITHDRAW_WAIT = 5.0
-
-
-def _canonical(kind: str | None, payload: Any) -> str:
-    return json.dumps({"kind": kind, "payload": payload}, sort_keys=True, separators=(",", ":"))
 
 
 class Ledger:
@@ -69,7 +66,7 @@ class Ledger:
 
     def unsent(self) -> list[TaskHandle]:
         """Submissions without an acknowledgement: to be (re)sent with their own key."""
-        return [h for h in self.handles() if h.status == "pending"]
+        return [h for h in self.handles() if h.status is LocalStatus.PENDING]
 
     def watched(self) -> dict[str, int]:
         """Task id -> last seq seen, for every acknowledged task that is not settled."""
@@ -97,9 +94,9 @@ class Ledger:
     # -- changes from the application -----------------------------------------------------
 
     async def add(self, key: str, kind: str, payload: dict[str, Any]) -> TaskHandle:
-        wanted = _canonical(kind, payload)
+        wanted = canonical_submission(kind, payload)
         entry, created = await asyncio.to_thread(self.outbox.add, key, kind, payload)
-        if not created and _canonical(entry.kind, entry.payload) != wanted:
+        if not created and canonical_submission(entry.kind, entry.payload) != wanted:
             # Caught here rather than by the gateway: the row already in the outbox would
             # otherwise be silently taken for this different submission.
             raise SubmissionRejected(
@@ -135,7 +132,7 @@ class Ledger:
         no acknowledgement. It is held back from every transport first (``held``), so none can
         pick it up while an HTTP attempt already under way resolves. Rows loaded from an
         earlier run are never withdrawn: that run may have sent them."""
-        if handle.status != "pending" or not handle.created_here or handle.surfaced or handle.held:
+        if handle.status is not LocalStatus.PENDING or not handle.created_here or handle.surfaced or handle.held:
             return False
         # An HTTP attempt under way resolves in a moment, and a refused connection proves it
         # never arrived: hold the submission back from every transport and let it resolve.
@@ -143,7 +140,7 @@ class Ledger:
         deadline = asyncio.get_running_loop().time() + _WITHDRAW_WAIT
         while handle.posting and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.02)
-        if handle.status != "pending" or handle.sends != 0 or handle.posting:
+        if handle.status is not LocalStatus.PENDING or handle.sends != 0 or handle.posting:
             handle.held = False
             return False
         handle.surfaced = True
@@ -156,7 +153,7 @@ class Ledger:
         if self.stopped is None or isinstance(self.stopped, ClientClosed):
             self.stopped = error
         for handle in list(self._handles.values()):
-            handle._notify()
+            handle.wake()
 
     # -- changes reported by a transport ---------------------------------------------------
 
@@ -164,7 +161,7 @@ class Ledger:
         if handle.surfaced or handle.task_id == task_id:
             return
         await asyncio.to_thread(self.outbox.mark_accepted, handle.entry_id, task_id)
-        handle._set_accepted(task_id)
+        handle.advance(Acknowledged(task_id))
         self._by_task.setdefault(task_id, []).append(handle)
         log.debug("submission %s accepted as task %s", handle.key, task_id)
 
@@ -178,19 +175,19 @@ class Ledger:
             # Not recorded means another process on this file got there first; this process's
             # consumers still have not seen it, so it is applied all the same.
             if not handle.surfaced:
-                handle._apply(event)
+                handle.advance(event)
 
     async def reject(self, handle: TaskHandle, code: str, message: str, details: Any) -> None:
         if handle.surfaced or handle.settled:
             return
         error = {"code": code, "message": message, "details": details}
-        await asyncio.to_thread(self.outbox.settle, handle.entry_id, "rejected", error)
-        handle._settle("rejected", error)
+        await asyncio.to_thread(self.outbox.settle, handle.entry_id, LocalStatus.REJECTED, error)
+        handle.advance(Settled(LocalStatus.REJECTED, error))
         log.warning("submission %s rejected: %s: %s", handle.key, code, message)
 
     async def unknown(self, task_id: str) -> None:
         error = {"code": "not_found", "message": "The gateway does not know this task.", "details": None}
         for handle in self.for_task(task_id):
             if not handle.settled:
-                await asyncio.to_thread(self.outbox.settle, handle.entry_id, "unknown", error)
-                handle._settle("unknown", error)
+                await asyncio.to_thread(self.outbox.settle, handle.entry_id, LocalStatus.UNKNOWN, error)
+                handle.advance(Settled(LocalStatus.UNKNOWN, error))

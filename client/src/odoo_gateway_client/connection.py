@@ -9,9 +9,9 @@ HTTP polling when sockets cannot be opened, and stops for good only on close cod
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
+import re
 import uuid
 from types import TracebackType
 from typing import Any, Literal
@@ -21,21 +21,23 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Subprotocol
 
-from client.backoff import Backoff
-from client.errors import (
+from odoo_gateway_client.backoff import Backoff
+from odoo_gateway_client.errors import (
     AuthenticationError,
     ClientClosed,
     ConnectionRefused,
     GatewayClientError,
     SubmissionRejected,
 )
-from client.handle import TaskHandle
-from client.http_transport import HttpPoller, fetch_final
-from client.ledger import Ledger
-from client.outbox import Outbox, OutboxEntry
-from client.ws_transport import WsSession
-from shared.compact import COMPACT_SUBPROTOCOL
-from shared.errors import CloseCode
+from odoo_gateway_client.handle import TaskHandle
+from odoo_gateway_client.http_transport import HttpPoller, fetch_final
+from odoo_gateway_client.ledger import Ledger
+from odoo_gateway_client.outbox import Outbox, OutboxEntry
+from odoo_gateway_client.ws_transport import WsSession
+from odoo_gateway_wire.close_codes import CloseCode, should_reconnect
+from odoo_gateway_wire.compact import COMPACT_SUBPROTOCOL
+from odoo_gateway_wire.frames import encode_client_frame, submit_frame
+from odoo_gateway_wire.limits import IDEMPOTENCY_KEY_PATTERN
 
 __all__ = ["GatewayClient"]
 
@@ -172,14 +174,10 @@ class GatewayClient:
         if not isinstance(payload, dict):
             raise TypeError("payload must be a dict (a JSON object)")
         key = idempotency_key or str(uuid.uuid4())
-        frame = {
-            "type": "submit",
-            "ref": "s0000000",
-            "idempotency_key": key,
-            "kind": kind,
-            "payload": payload,
-        }
-        size = len(json.dumps(frame, separators=(",", ":")))
+        if not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
+            raise ValueError("idempotency_key must be 1 to 255 printable ASCII characters without spaces or '\"'")
+        # Sized in v1, the longer form: a frame under the limit there is under it in both.
+        size = len(encode_client_frame(submit_frame(key, kind, payload, "s0000000")))
         if size > self._max_frame_bytes:
             # Checked before it enters the outbox: the gateway would close the socket (1009) on
             # every resend, so such a row would block the outbox forever.
@@ -327,20 +325,16 @@ class GatewayClient:
         code = exc.rcvd.code if exc.rcvd is not None else None
         reason = exc.rcvd.reason if exc.rcvd is not None else "connection lost"
         self.last_error = f"connection closed ({code if code is not None else 'no close frame'}): {reason}"
-        try:
-            close = CloseCode(code) if code is not None else None
-        except ValueError:
-            close = None  # a code this client does not know: reconnecting is the safe reading
-        if close is None or close.reconnect:
+        if code is None or should_reconnect(code):  # the wire's rule, by range: any code has a meaning
             log.info("%s; reconnecting", self.last_error)
             return
-        if close in (CloseCode.AUTH_FAILED, CloseCode.AUTH_TIMEOUT):
+        if code in (CloseCode.AUTH_FAILED, CloseCode.AUTH_TIMEOUT):
             # The gateway authenticates before reading any frame, so nothing written to this
             # connection was processed: those submissions provably never arrived.
             for handle in session.sent:
                 handle.sends -= 1
-            raise AuthenticationError(f"the gateway refused the token ({int(close)} {reason})")
-        raise ConnectionRefused(int(close), reason)
+            raise AuthenticationError(f"the gateway refused the token ({code} {reason})")
+        raise ConnectionRefused(code, reason)
 
     async def _poll_http(self) -> None:
         poller = HttpPoller(

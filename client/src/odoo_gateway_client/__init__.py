@@ -10,12 +10,12 @@
         state = await handle.result()
 
 Submissions go to a local SQLite outbox first and are resent with the same idempotency key
-until acknowledged, across reconnects and restarts; see ``client.connection``.
+until acknowledged, across reconnects and restarts; see ``odoo_gateway_client.connection``.
 """
 
-from client.backoff import Backoff
-from client.connection import GatewayClient
-from client.errors import (
+from odoo_gateway_client.backoff import Backoff
+from odoo_gateway_client.connection import GatewayClient
+from odoo_gateway_client.errors import (
     AuthenticationError,
     ClientClosed,
     ConnectionRefused,
@@ -23,9 +23,10 @@ from client.errors import (
     SubmissionRejected,
     TaskNotFound,
 )
-from client.handle import FinalState, TaskEvent, TaskHandle
-from client.outbox import Outbox, OutboxEntry
-from client.sync import SyncClient
+from odoo_gateway_client.handle import FinalState, TaskEvent, TaskHandle
+from odoo_gateway_client.outbox import Outbox, OutboxEntry
+from odoo_gateway_client.status import HandleStatus, LocalStatus, TaskStatus
+from odoo_gateway_client.sync import SyncClient
 
 __all__ = [
     "AuthenticationError",
@@ -35,6 +36,8 @@ __all__ = [
     "FinalState",
     "GatewayClient",
     "GatewayClientError",
+    "HandleStatus",
+    "LocalStatus",
     "Outbox",
     "OutboxEntry",
     "SubmissionRejected",
@@ -42,4 +45,5 @@ __all__ = [
     "TaskEvent",
     "TaskHandle",
     "TaskNotFound",
+    "TaskStatus",
 ]

@@ -19,23 +19,9 @@ __all__ = [
     "ClientClosed",
     "ConnectionRefused",
     "GatewayClientError",
-    "RETRYABLE_CODES",
     "SubmissionRejected",
     "TaskNotFound",
-    "is_retryable",
 ]
-
-# Error codes after which the very same submission (same idempotency key) must be sent again
-# later: the gateway could not record or publish it, so it is neither accepted nor rejected.
-RETRYABLE_CODES = frozenset(
-    {"unavailable", "broker_unavailable", "store_unavailable", "internal_error", "quota_exceeded", "rate_limited"}
-)
-
-
-def is_retryable(code: str, retry_after: object = None) -> bool:
-    # The gateway adds ``retry_after`` only to "try again" errors, so its presence also counts:
-    # a newer gateway may add a code of that family that this client does not know yet.
-    return code in RETRYABLE_CODES or code.endswith("_unavailable") or retry_after is not None
 
 
 class GatewayClientError(Exception):
