@@ -22,7 +22,12 @@ from .test_roundtrip import orders_for, recv_json, recv_until_final, ws_connect
 def gwctl(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**stack.env, "GATEWAY_URL": stack.base, "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN}
     return subprocess.run(
-        [sys.executable, "-m", "odoo_gateway_client.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "odoo_gateway_client.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

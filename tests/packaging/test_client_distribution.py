@@ -35,7 +35,9 @@ def client_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def test_no_server_dependency_is_installed(client_venv: tuple[Path, Path]) -> None:
     bin_dir, source = client_venv
-    installed = {line.split("==")[0].lower() for line in _run(bin_dir / "python", "-m", "pip", "freeze", cwd=source).split()}
+    installed = {
+        line.split("==")[0].lower() for line in _run(bin_dir / "python", "-m", "pip", "freeze", cwd=source).split()
+    }
     assert {"odoo-gateway-client", "httpx", "websockets"} <= installed
     assert not installed & SERVER_ONLY, f"server dependencies in the client's environment: {installed & SERVER_ONLY}"
 

@@ -4,7 +4,6 @@ of each is what the class means (shared/errors.py against odoo_gateway_wire.erro
 from __future__ import annotations
 
 from odoo_gateway_wire.error_codes import ErrorCode, is_retryable
-
 from shared import errors
 
 
