@@ -17,6 +17,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractConnection
 
+from gateway.amqp_writes import CoalescingConnection
 from shared.names import connection_name
 
 __all__ = ["AmqpLink"]
@@ -63,7 +64,10 @@ class AmqpLink:
             closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             try:
                 connection = await aio_pika.connect(
-                    self._url, timeout=10, client_properties={"connection_name": self.name}
+                    self._url,
+                    timeout=10,
+                    client_properties={"connection_name": self.name},
+                    connection_class=CoalescingConnection,  # one socket write per loop turn
                 )
 
                 def _closed(_sender: Any, exc: BaseException | None = None, done: Any = closed) -> None:

@@ -10,9 +10,10 @@ import asyncio
 import json
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection
 
 from gateway import metrics
@@ -86,7 +87,20 @@ class TaskPublisher:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout):
-                await channel.default_exchange.publish(message, routing_key=TASK_QUEUE, mandatory=True)
+                # aiormq's own publish (aio-pika's Exchange.publish calls it with wait=True):
+                # wait=False releases the channel's lock once the frame is queued, not once
+                # it is written, so publishes queued in one loop turn leave in one socket
+                # write (gateway/amqp_writes.py). The confirm is awaited all the same, and a
+                # return (mandatory, on_return_raises) or a nack still raises.
+                # aiormq's Channel has ``wait``; its abstract base does not declare it.
+                underlay = cast(aiormq.Channel, await channel.get_underlay_channel())
+                await underlay.basic_publish(
+                    message.body,
+                    routing_key=TASK_QUEUE,
+                    properties=message.properties,
+                    mandatory=True,
+                    wait=False,
+                )
         except Exception as exc:
             raise BrokerUnavailable(
                 f"RabbitMQ did not confirm the task ({type(exc).__name__}); it was not accepted. Retry."

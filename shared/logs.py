@@ -65,6 +65,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
+    # Neither format shows a caller's file, line, function or thread, and the gateway logs a
+    # line per accepted task: skip collecting them (the logging HOWTO's "Optimization"),
+    # one stack walk per record (~1 % of the gateway's CPU per accept). The JSON format's
+    # pid stays.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     handler.addFilter(RedactSecrets())

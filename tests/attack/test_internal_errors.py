@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from gateway.app import create_app
+from gateway.app import DirectRoutes, create_app
 from gateway.state import gateway_state
 from shared.config import Settings
 from tests.support.services import amqp_url, create_vhost, delete_vhost
@@ -25,8 +25,9 @@ from tests.support.stack import SIGNING_KEY, TOKENS
 SALE = {"customer": "Demo Customer", "lines": [{"product": "DEMO-001", "quantity": 2}]}
 
 
-@pytest.fixture
-def buggy_client(tmp_path: Path) -> Iterator[TestClient]:
+@pytest.fixture(params=["starlette", "direct"])
+def buggy_client(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    """The app alone, or behind ``DirectRoutes`` as uvicorn serves it (its own submit path)."""
     vhost = create_vhost()
     settings = Settings.from_env(
         {
@@ -37,12 +38,14 @@ def buggy_client(tmp_path: Path) -> Iterator[TestClient]:
         }
     )
     try:
-        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        app = create_app(settings)
+        served: Any = DirectRoutes(app, settings) if request.param == "direct" else app
+        with TestClient(served, raise_server_exceptions=False) as client:
 
             async def broken(*args: Any, **kwargs: Any) -> Any:
                 raise RuntimeError("a planted bug")
 
-            gateway_state(client.app).submissions.submit = broken  # type: ignore[attr-defined,method-assign]
+            gateway_state(app).submissions.submit = broken  # type: ignore[attr-defined,method-assign]
             yield client
     finally:
         delete_vhost(vhost)

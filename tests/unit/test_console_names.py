@@ -24,19 +24,22 @@ from workers.events import EventPublisher
 TASK = "0f8b2c4e-1234-4abc-9def-0123456789ab"
 
 
-class _Exchange:
+class _Underlay:
     def __init__(self) -> None:
-        self.published: list[Any] = []
+        self.published: list[tuple[bytes, Any]] = []
 
-    async def publish(self, message: Any, routing_key: str, mandatory: bool) -> None:
-        self.published.append(message)
+    async def basic_publish(self, body: bytes, *, properties: Any, **_: Any) -> None:
+        self.published.append((body, properties))
 
 
 class _Channel:
     is_closed = False
 
     def __init__(self) -> None:
-        self.default_exchange = _Exchange()
+        self.underlay = _Underlay()
+
+    async def get_underlay_channel(self) -> _Underlay:
+        return self.underlay
 
 
 def record() -> TaskRecord:
@@ -64,11 +67,12 @@ def test_task_message_names_its_task_and_sender() -> None:
     channel = _Channel()
     publisher._channel = channel  # type: ignore[assignment]
     asyncio.run(publisher.publish(record()))
-    (message,) = channel.default_exchange.published
-    assert message.correlation_id == TASK and message.headers[TASK_ID_HEADER] == TASK
-    assert message.app_id == "gateway" and message.type == "sale.order.create"
-    assert message.message_id != TASK  # unique per publish: aiormq matches returns by it
-    body = json.loads(message.body)
+    ((raw, properties),) = channel.underlay.published
+    assert properties.correlation_id == TASK and properties.headers[TASK_ID_HEADER] == TASK
+    assert properties.app_id == "gateway" and properties.message_type == "sale.order.create"
+    assert properties.delivery_mode == 2 and properties.content_type == "application/json"
+    assert properties.message_id != TASK  # unique per publish: aiormq matches returns by it
+    body = json.loads(raw)
     assert body["message_id"] == TASK  # Dramatiq's own id is the task id
     assert set(body) == {"queue_name", "actor_name", "args", "kwargs", "options", "message_id", "message_timestamp"}
 
