@@ -7,7 +7,7 @@ from typing import Any
 
 from shared.events import ErrorInfo, TaskEvent, TaskStatus
 
-__all__ = ["NewTask", "PurgeReport", "Reopened", "TaskRecord", "Turn", "Waiter"]
+__all__ = ["Begun", "NewTask", "PurgeReport", "Reopened", "TaskRecord", "Turn", "Waiter"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,16 @@ class Turn:
     @property
     def ready(self) -> bool:
         return self.blocked_by is None
+
+
+@dataclass(frozen=True)
+class Begun:
+    """How :meth:`TaskStore.begin_attempt` went. ``lease_wait``: seconds until another
+    holder's lease ends (nothing else was done); else the lease is held and ``turn`` says
+    whether the task may start (then its ``running`` event is stored) or was parked."""
+
+    lease_wait: float | None
+    turn: Turn = Turn(None)
 
 
 @dataclass(frozen=True)
