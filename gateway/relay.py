@@ -3,9 +3,12 @@
 Two consumers on one connection:
 
 - the durable queue ``gateway.task_events``, shared by all gateway instances (competing
-  consumers): each event is stored once, acknowledged only after the store committed,
-  then announced on the ``gateway.live`` fanout exchange;
-- this instance's exclusive queue on ``gateway.live``: announced events go to the hub.
+  consumers): each event is stored once (workers store ``running`` and final events
+  themselves before publishing them: a read finds those), acknowledged only once the store
+  holds it, then pushed to this instance's sockets and announced on the ``gateway.live``
+  fanout exchange;
+- this instance's exclusive queue on ``gateway.live``: events announced by the other
+  instances (and operators' reopens) go to the hub.
 
 After every (re)connect, sockets are resynchronised from the store, which covers any
 announcement missed while the connection was down.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 
 import aio_pika
 from aio_pika.abc import AbstractConnection, AbstractExchange, AbstractIncomingMessage, AbstractQueue
@@ -49,6 +53,8 @@ __all__ = ["EventRelay"]
 
 log = logging.getLogger(__name__)
 _STORE_PROBE_SECONDS = 1.0
+#: On a live announcement: the relay that sent it, which delivered it to its own sockets.
+_ORIGIN_HEADER = "x-gateway-origin"
 
 
 class EventRelay:
@@ -62,6 +68,7 @@ class EventRelay:
         self._store_probe: asyncio.Task[None] | None = None
         # Each task's events are stored and announced in delivery order (keyed_lock.py).
         self._in_order = KeyedLock()
+        self._origin = uuid.uuid4().hex
         #: Messages dropped because no worker signed them (README "Security").
         self.forged_events = 0
         self._connections = 0
@@ -138,7 +145,14 @@ class EventRelay:
 
     async def _store_and_announce(self, message: AbstractIncomingMessage, event: TaskEvent) -> None:
         try:
-            applied = await self._store.apply_event(event)
+            # Workers store ``running`` and the final event themselves before publishing
+            # them: a read (batched, no write lock) finds those, and the relay writes only
+            # what it must, instead of queueing for the store's writer once per event.
+            stored = await self._stored_already(event)
+            applied = False if stored else await self._store.apply_event(event)
+            # An older event arriving late only joins the history: not announced. A final
+            # event is, if it is the final state the store holds (see _stored_already).
+            announce = stored or applied or (event.status.final and await self._stored_already(event))
         except StoreUnavailable as exc:
             log.warning("store unavailable, event task=%s seq=%d requeued (%s)", event.task_id, event.seq, exc)
             await message.nack(requeue=True)
@@ -146,12 +160,11 @@ class EventRelay:
             return
         if applied:
             log.info("task %s %s seq=%d stored", event.task_id, event.status.value, event.seq)
-        # A final event is stored by its worker before it is published (it frees the task's
-        # records for the next task in line), so it reaches here already stored: announce it
-        # if it is the final state the store holds (a duplicate announcement is harmless, each
-        # socket gets a seq once; a final the store does not hold is never announced).
-        if applied or (event.status.final and await self._is_stored_final(event)):
+        if announce:
             metrics.event_relayed(event.status.value, time.time() - event.at)
+            # Sockets on this instance first, without a round trip through the broker; the
+            # announcement below reaches the other instances (_on_live skips its own).
+            self._registry.deliver(event)
             live = self._live
             if live is not None:
                 try:
@@ -159,7 +172,11 @@ class EventRelay:
                     signature = (message.headers or {})[SIGNATURE_HEADER]
                     announcement = aio_pika.Message(
                         message.body,
-                        headers={SIGNATURE_HEADER: signature, TASK_ID_HEADER: event.task_id},
+                        headers={
+                            SIGNATURE_HEADER: signature,
+                            TASK_ID_HEADER: event.task_id,
+                            _ORIGIN_HEADER: self._origin,
+                        },
                         correlation_id=event.task_id,
                         app_id="gateway",
                     )
@@ -168,12 +185,15 @@ class EventRelay:
                     log.warning("live announce failed task=%s (%r)", event.task_id, exc)
         await message.ack()
 
-    async def _is_stored_final(self, event: TaskEvent) -> bool:
-        try:
+    async def _stored_already(self, event: TaskEvent) -> bool:
+        """Whether the store holds ``event``, so it may be announced (a duplicate
+        announcement is harmless: each socket gets a seq once). A final event counts only
+        as the final state the store holds: one it does not hold is never announced."""
+        if event.status.final:
             task = await self._store.get(event.task_id)
-        except StoreUnavailable:
-            return False  # sockets resync from the store on reconnect
-        return task is not None and task.seq == event.seq and task.status is event.status
+            return task is not None and task.seq == event.seq and task.status is event.status
+        held = await self._store.events_after(event.task_id, event.seq - 1, limit=1)
+        return bool(held) and held[0].seq == event.seq
 
     async def _pause_until_store_answers(self) -> None:
         """Stop taking events (they would only be requeued, over and over) until the store
@@ -229,6 +249,8 @@ class EventRelay:
         return True
 
     async def _on_live(self, message: AbstractIncomingMessage) -> None:
+        if (message.headers or {}).get(_ORIGIN_HEADER) == self._origin:
+            return  # delivered here already, when it was stored (a forger gains nothing: dropped)
         if not self._signed(message, "live"):
             return
         try:

@@ -12,19 +12,23 @@ For each attempt:
    message is acknowledged, so no worker thread waits. The worker that finishes the
    blocker sends the message again (and a sweeper in every worker process catches a
    waker that died). Waiting is not an attempt.
-4. Publish ``running``; look in Odoo for the task's effect (by its reference); if it is
-   there, the task is done: ``succeeded`` with what it produced.
-5. Renew the lease, apply the task (which proves its own effect before returning). On an
-   ambiguous failure look for the effect again.
-6. Final outcomes are stored first (that frees the task's records and wakes the next task
-   in line), then published. Permanent failure or retries exhausted: ``failed`` and
-   :class:`TaskAbandoned` (the message goes to the dead-letter queue). Otherwise
+4. Store ``running`` (steps 2 to 4 are one store transaction), publish it; look in Odoo
+   for the task's effect (by its reference); if it is there, the task is done:
+   ``succeeded`` with what it produced.
+5. Renew the lease if the lookup took longer than the slack the first lease was taken
+   with, apply the task (which proves its own effect before returning). On an ambiguous
+   failure look for the effect again.
+6. Final outcomes are stored first, with the lease released in the same transaction
+   (that frees the task's records and wakes the next task in line), then published.
+   Permanent failure or retries exhausted: ``failed`` and :class:`TaskAbandoned` (the
+   message goes to the dead-letter queue). Otherwise
    ``retrying`` and :class:`RetryLater`: the task keeps its records, so no newer task on
    them overtakes it while it waits for its retry.
 
 The lease is released at the end of an attempt unless a write may still be running in
 Odoo (ambiguous failure, or the process died): then it lapses on its own
-``lease_seconds`` after the write began, and the next attempt cannot start before.
+``lease_seconds`` (at most :data:`LOOKUP_SLACK_SECONDS` more) after the write began, and
+the next attempt cannot start before.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from shared.config import Settings
 from shared.errors import PermanentTaskError
 from shared.events import ErrorInfo, TaskEvent
 from shared.kinds import KINDS, OdooCall, TaskKind, task_reference
-from shared.store import TaskRecord, TaskStore, Waiter
+from shared.store import TaskRecord, TaskStore, Turn, Waiter
 from workers import metrics
 from workers.anomalies import record_anomaly
 from workers.classify import Classified, FailureClass, classify
@@ -86,14 +90,24 @@ def backoff_seconds(attempt: int, minimum: float, maximum: float, rand: Callable
     return cap / 2 + rand() * cap / 2
 
 
+#: The first lease of an attempt runs this much longer than ``TASK_LEASE_SECONDS``, so
+#: that a write starting within this time of it needs no renewal (one store transaction
+#: fewer per task): the lease still ends at least ``TASK_LEASE_SECONDS`` after the write
+#: began. The price: a task whose worker died waits up to this much longer for its retry.
+LOOKUP_SLACK_SECONDS = 2.0
+
+
 class _Attempt:
-    """State of one attempt: the task's records, and whether a write may be in flight."""
+    """State of one attempt: the task's records, whether a write may be in flight, and
+    when its lease was taken and whether it is released already."""
 
     def __init__(self, resource_keys: tuple[str, ...], attempt_base: int = 0) -> None:
         self.resource_keys = resource_keys
         self.attempt_base = attempt_base  # attempts before an operator reopened the task
         self.write_started = False
         self.write_ambiguous = False
+        self.leased_at = 0.0
+        self.lease_released = False
 
 
 class TaskRunner:
@@ -126,25 +140,27 @@ class TaskRunner:
             self._republish_final(record)
             return
         owner = f"{self.worker_id}/{uuid.uuid4().hex[:8]}"
-        self._acquire_lease(task.task_id, owner)
         state = _Attempt(record.resource_keys, record.attempt_base)
+        # Lease, turn and the stored ``running`` event: one store transaction.
+        turn, running = self._begin(task, owner, state)
         try:
-            if not self._take_turn(task):
+            if not turn.ready:
+                self._park(task, turn)
                 return
             # Failures to publish an event propagate as they are (not classified as Odoo
             # failures): Dramatiq retries the message, and the event numbers repeat.
-            self._emit(self._event(task, TaskStatus.RUNNING))
+            self._emit(running)
             try:
                 kind = KINDS.get(task.kind)
                 if kind is None:
                     raise PermanentTaskError(f"This worker does not know the task kind '{task.kind}'.")
                 result = self._apply(kind, task, owner, state)
             except Exception as exc:
-                self._settle_failure(task, classify(exc), state)
-            self._finish(task, state, TaskStatus.SUCCEEDED, result=result)
+                self._settle_failure(task, classify(exc), state, owner)
+            self._finish(task, state, TaskStatus.SUCCEEDED, owner, result=result)
         finally:
             # A write that may still be running in Odoo keeps the lease until it lapses.
-            if not state.write_ambiguous:
+            if not state.write_ambiguous and not state.lease_released:
                 self.store.release_lease(task.task_id, owner)
 
     def _apply(self, kind: TaskKind, task: TaskAttempt, owner: str, state: _Attempt) -> dict[str, Any]:
@@ -153,8 +169,11 @@ class TaskRunner:
         if found is not None:
             log.info("task %s effect already in odoo; not applying again", task.task_id)
             return {**found, "already_applied": True}
-        # Renew right before writing: the lease must outlive this write in Odoo.
-        self.store.acquire_lease(task.task_id, owner, self.clock(), self.settings.effective_lease_seconds)
+        # The lease must outlive this write in Odoo by TASK_LEASE_SECONDS: renew it unless
+        # the first lease (taken with the slack) does already.
+        now = self.clock()
+        if now > state.leased_at + LOOKUP_SLACK_SECONDS:
+            self.store.acquire_lease(task.task_id, owner, now, self.settings.effective_lease_seconds)
         state.write_started = True
         try:
             return kind.apply(self.odoo, ref, task.payload)
@@ -188,11 +207,8 @@ class TaskRunner:
         if final and final[0].seq == record.seq:
             self._emit(final[0])
 
-    def _take_turn(self, task: TaskAttempt) -> bool:
-        """True if the task may start now; else it is parked and ``waiting`` published."""
-        turn = self.store.take_turn(task.task_id, task.attempt, self.clock())
-        if turn.ready:
-            return True
+    def _park(self, task: TaskAttempt, turn: Turn) -> None:
+        """The task was parked behind an older one (begin_attempt): publish ``waiting``."""
         records = ", ".join(turn.blocked_keys)
         message = (
             f"Queued behind task {turn.blocked_by}, accepted earlier for the same Odoo record(s) ({records}); "
@@ -200,22 +216,26 @@ class TaskRunner:
         )
         reason = ErrorInfo(code="queued", message=message, blocked_by=turn.blocked_by)
         self._emit(self._event(task, TaskStatus.WAITING, error=reason))
-        return False
 
     def _finish(
         self,
         task: TaskAttempt,
         state: _Attempt,
         status: TaskStatus,
+        owner: str,
         *,
         result: dict[str, Any] | None = None,
         error: ErrorInfo | None = None,
     ) -> None:
-        """Store the final event (which frees the task's records), wake the next tasks in
-        line, then publish it. If the publish fails, the redelivery publishes it again."""
+        """Store the final event (which frees the task's records) and release the lease in
+        one transaction, wake the next tasks in line, then publish the event. If the
+        publish fails, the redelivery finds the task final and publishes it again."""
         event = self._event(task, status, result=result, error=error)
-        if self.store.apply_event(event):
+        # A write that may still be running in Odoo keeps the lease until it lapses.
+        release = not state.write_ambiguous
+        if self.store.finish_attempt(event, owner if release else None):
             metrics.task_finished(task.kind, status.value)
+        state.lease_released = release
         if state.resource_keys:
             try:
                 waiters = self.store.wake_waiters(self.clock(), keys=state.resource_keys)
@@ -233,33 +253,47 @@ class TaskRunner:
             self.wake(waiters)
         return len(waiters)
 
-    def _settle_failure(self, task: TaskAttempt, failure: Classified, state: _Attempt) -> NoReturn:
+    def _settle_failure(self, task: TaskAttempt, failure: Classified, state: _Attempt, owner: str) -> NoReturn:
         if failure.code in _ANOMALY_CODES:
             record_anomaly(failure.code, task.task_id, failure.message)
         if failure.failure is FailureClass.PERMANENT:
-            self._finish(task, state, TaskStatus.FAILED, error=ErrorInfo(code=failure.code, message=failure.message))
+            error = ErrorInfo(code=failure.code, message=failure.message)
+            self._finish(task, state, TaskStatus.FAILED, owner, error=error)
             raise TaskAbandoned(failure.message)
         attempts = task.attempt - state.attempt_base
         if attempts >= self.settings.max_attempts:
             message = f"Gave up after {attempts} attempts. Last error: {failure.message}"
-            self._finish(task, state, TaskStatus.FAILED, error=ErrorInfo(code=failure.code, message=message))
+            self._finish(task, state, TaskStatus.FAILED, owner, error=ErrorInfo(code=failure.code, message=message))
             raise TaskAbandoned(message)
         delay = backoff_seconds(task.attempt + 1, self.settings.min_backoff, self.settings.max_backoff, self.rand)
         if failure.failure is FailureClass.AMBIGUOUS:
             # The next attempt must not look for the effect before a write that may still
-            # be running has finished: wait for the lease to lapse.
-            delay = max(delay, self.settings.effective_lease_seconds + 1.0)
+            # be running has finished: wait for the lease to lapse (it may run the lookup
+            # slack longer than TASK_LEASE_SECONDS after the write began).
+            delay = max(delay, self.settings.effective_lease_seconds + LOOKUP_SLACK_SECONDS + 1.0)
         error = ErrorInfo(code=failure.code, message=failure.message, retry_in_seconds=round(delay, 3))
         self._emit(self._event(task, TaskStatus.RETRYING, error=error))
         raise RetryLater(delay)
 
-    def _acquire_lease(self, task_id: str, owner: str) -> None:
+    def _begin(self, task: TaskAttempt, owner: str, state: _Attempt) -> tuple[Turn, TaskEvent]:
+        """Take the lease (waiting for another holder's to end), then the turn; if the
+        turn has come, ``running`` is stored too, all in one store transaction. The turn,
+        and the ``running`` event to publish if it has come."""
         ttl = self.settings.effective_lease_seconds
         deadline = self.clock() + 2 * ttl
-        while (wait := self.store.acquire_lease(task_id, owner, self.clock(), ttl)) is not None:
+        while True:
+            now = self.clock()
+            running = self._event(task, TaskStatus.RUNNING)
+            begun = self.store.begin_attempt(
+                task.task_id, owner, task.attempt, now, ttl + LOOKUP_SLACK_SECONDS, running
+            )
+            if begun.lease_wait is None:
+                state.leased_at = now
+                return begun.turn, running
+            wait = begun.lease_wait
             if self.clock() + wait > deadline:
                 raise RetryLater(wait)
-            log.info("task %s leased by another attempt; waiting %.1fs", task_id, wait)
+            log.info("task %s leased by another attempt; waiting %.1fs", task.task_id, wait)
             self.sleep(min(wait + 0.05, 5.0))
 
     def _event(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from shared.store.aio import AsyncTaskStore
 from shared.store.base import TaskStore
-from shared.store.records import NewTask, PurgeReport, Reopened, TaskRecord, Turn, Waiter
+from shared.store.records import Begun, NewTask, PurgeReport, Reopened, TaskRecord, Turn, Waiter
 
 __all__ = [
     "AsyncTaskStore",
+    "Begun",
     "NewTask",
     "PurgeReport",
     "Reopened",

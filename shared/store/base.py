@@ -13,7 +13,7 @@ import abc
 from collections.abc import Sequence
 
 from shared.events import TaskEvent
-from shared.store.records import NewTask, PurgeReport, Reopened, TaskRecord, Turn, Waiter
+from shared.store.records import Begun, NewTask, PurgeReport, Reopened, TaskRecord, Turn, Waiter
 
 __all__ = ["TaskStore"]
 
@@ -73,6 +73,20 @@ class TaskStore(abc.ABC):
 
     @abc.abstractmethod
     def release_lease(self, task_id: str, owner: str) -> None: ...
+
+    @abc.abstractmethod
+    def begin_attempt(
+        self, task_id: str, owner: str, attempt: int, now: float, ttl: float, running: TaskEvent
+    ) -> Begun:
+        """The start of a worker's attempt, in one transaction: :meth:`acquire_lease`; if
+        acquired, :meth:`take_turn`; if the turn has come, :meth:`apply_event` of
+        ``running`` (stored before it is published, as a final event is)."""
+
+    @abc.abstractmethod
+    def finish_attempt(self, event: TaskEvent, owner: str | None) -> bool:
+        """The end of a worker's attempt, in one transaction: :meth:`apply_event` of its
+        final event, and :meth:`release_lease` if ``owner`` is given. What apply_event
+        returns."""
 
     @abc.abstractmethod
     def take_turn(self, task_id: str, attempt: int, now: float) -> Turn:

@@ -8,7 +8,7 @@ from typing import Any
 from odoo_gateway_wire.statuses import TaskStatus
 from shared.events import ErrorInfo, TaskEvent
 
-__all__ = ["NewTask", "PurgeReport", "Reopened", "TaskRecord", "Turn", "Waiter"]
+__all__ = ["Begun", "NewTask", "PurgeReport", "Reopened", "TaskRecord", "Turn", "Waiter"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,16 @@ class Turn:
     @property
     def ready(self) -> bool:
         return self.blocked_by is None
+
+
+@dataclass(frozen=True)
+class Begun:
+    """How :meth:`TaskStore.begin_attempt` went. ``lease_wait``: seconds until another
+    holder's lease ends (nothing else was done); else the lease is held and ``turn`` says
+    whether the task may start (then its ``running`` event is stored) or was parked."""
+
+    lease_wait: float | None
+    turn: Turn = Turn(None)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from odoo_gateway_wire.statuses import FINAL_STATUSES, TaskStatus, event_seq
 from shared.events import ErrorInfo, TaskEvent
 from shared.store.base import TaskStore
-from shared.store.records import NewTask, PurgeReport, Reopened, TaskRecord, Turn, Waiter
+from shared.store.records import Begun, NewTask, PurgeReport, Reopened, TaskRecord, Turn, Waiter
 
 __all__ = ["Cursor", "SqlTaskStore"]
 
@@ -300,56 +300,66 @@ class SqlTaskStore(TaskStore):
             ]
 
     def apply_event(self, event: TaskEvent) -> bool:
+        with self._transaction() as cur:
+            return self._apply_event_in(cur, event)
+
+    def finish_attempt(self, event: TaskEvent, owner: str | None) -> bool:
+        with self._transaction() as cur:
+            applied = self._apply_event_in(cur, event)
+            if owner is not None:
+                self._release_lease_in(cur, event.task_id, owner)
+            return applied
+
+    def _apply_event_in(self, cur: Cursor, event: TaskEvent) -> bool:
         result = _dumps(event.result)
         error = _dumps(event.error.model_dump() if event.error else None)
-        with self._transaction() as cur:
+        cur.execute(
+            "UPDATE tasks SET status = ?, seq = ?, attempts = ?, result = ?, error = ?, "
+            "updated_at = ? WHERE id = ? AND seq < ? AND status NOT IN (?, ?)",
+            (
+                event.status.value,
+                event.seq,
+                event.attempt,
+                result,
+                error,
+                event.at,
+                event.task_id,
+                event.seq,
+                *_FINAL,
+            ),
+        )
+        if cur.rowcount != 1:
+            # A duplicate, an event after the final one, or a late one (the relay may
+            # store a task's events out of order): a late event still belongs in the
+            # history, so a resume from before it gets the whole story.
             cur.execute(
-                "UPDATE tasks SET status = ?, seq = ?, attempts = ?, result = ?, error = ?, "
-                "updated_at = ? WHERE id = ? AND seq < ? AND status NOT IN (?, ?)",
+                "INSERT INTO task_events (task_id, seq, status, attempt, result, error, at) "
+                "SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS "
+                "(SELECT 1 FROM tasks WHERE id = ? AND seq > ?) "
+                "ON CONFLICT (task_id, seq) DO NOTHING",
                 (
-                    event.status.value,
+                    event.task_id,
                     event.seq,
+                    event.status.value,
                     event.attempt,
                     result,
                     error,
                     event.at,
                     event.task_id,
                     event.seq,
-                    *_FINAL,
                 ),
             )
-            if cur.rowcount != 1:
-                # A duplicate, an event after the final one, or a late one (the relay may
-                # store a task's events out of order): a late event still belongs in the
-                # history, so a resume from before it gets the whole story.
-                cur.execute(
-                    "INSERT INTO task_events (task_id, seq, status, attempt, result, error, at) "
-                    "SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS "
-                    "(SELECT 1 FROM tasks WHERE id = ? AND seq > ?) "
-                    "ON CONFLICT (task_id, seq) DO NOTHING",
-                    (
-                        event.task_id,
-                        event.seq,
-                        event.status.value,
-                        event.attempt,
-                        result,
-                        error,
-                        event.at,
-                        event.task_id,
-                        event.seq,
-                    ),
-                )
-                return False
-            cur.execute(
-                "INSERT INTO task_events (task_id, seq, status, attempt, result, error, at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id, seq) DO NOTHING",
-                (event.task_id, event.seq, event.status.value, event.attempt, result, error, event.at),
-            )
-            if event.status in FINAL_STATUSES:
-                # Final: the records it held are free for the next task in line.
-                cur.execute("DELETE FROM task_resources WHERE task_id = ?", (event.task_id,))
-                cur.execute("DELETE FROM task_waits WHERE task_id = ?", (event.task_id,))
-            return True
+            return False
+        cur.execute(
+            "INSERT INTO task_events (task_id, seq, status, attempt, result, error, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id, seq) DO NOTHING",
+            (event.task_id, event.seq, event.status.value, event.attempt, result, error, event.at),
+        )
+        if event.status in FINAL_STATUSES:
+            # Final: the records it held are free for the next task in line.
+            cur.execute("DELETE FROM task_resources WHERE task_id = ?", (event.task_id,))
+            cur.execute("DELETE FROM task_waits WHERE task_id = ?", (event.task_id,))
+        return True
 
     def _blocker(self, cur: Cursor, task_id: str, now: float, lock: bool) -> tuple[str | None, tuple[str, ...]]:
         cur.execute("SELECT resource_key, accept_order FROM task_resources WHERE task_id = ?", (task_id,))
@@ -372,20 +382,37 @@ class SqlTaskStore(TaskStore):
 
     def take_turn(self, task_id: str, attempt: int, now: float) -> Turn:
         with self._transaction() as cur:
-            # A worker holding the message proves it was published (the gateway's own mark
-            # may have been lost in a crash); from now on the task holds its place.
-            cur.execute("UPDATE tasks SET published_at = ? WHERE id = ? AND published_at IS NULL", (now, task_id))
-            blocker, keys = self._blocker(cur, task_id, now, lock=True)
-            if blocker is None:
-                cur.execute("DELETE FROM task_waits WHERE task_id = ?", (task_id,))
-                return Turn(None)
-            cur.execute(
-                "INSERT INTO task_waits (task_id, attempt, blocked_by, parked_at, woken_at) VALUES (?, ?, ?, ?, NULL) "
-                "ON CONFLICT (task_id) DO UPDATE SET attempt = excluded.attempt, blocked_by = excluded.blocked_by, "
-                "parked_at = excluded.parked_at, woken_at = NULL",
-                (task_id, attempt, blocker, now),
-            )
-            return Turn(blocker, keys)
+            return self._take_turn_in(cur, task_id, attempt, now)
+
+    def begin_attempt(
+        self, task_id: str, owner: str, attempt: int, now: float, ttl: float, running: TaskEvent
+    ) -> Begun:
+        # One transaction instead of three: on SQLite every writer of every process queues
+        # for one lock, so each transaction a task costs is a wait for every other task.
+        with self._transaction() as cur:
+            wait = self._acquire_lease_in(cur, task_id, owner, now, ttl)
+            if wait is not None:
+                return Begun(wait)
+            turn = self._take_turn_in(cur, task_id, attempt, now)
+            if turn.ready:
+                self._apply_event_in(cur, running)
+            return Begun(None, turn)
+
+    def _take_turn_in(self, cur: Cursor, task_id: str, attempt: int, now: float) -> Turn:
+        # A worker holding the message proves it was published (the gateway's own mark
+        # may have been lost in a crash); from now on the task holds its place.
+        cur.execute("UPDATE tasks SET published_at = ? WHERE id = ? AND published_at IS NULL", (now, task_id))
+        blocker, keys = self._blocker(cur, task_id, now, lock=True)
+        if blocker is None:
+            cur.execute("DELETE FROM task_waits WHERE task_id = ?", (task_id,))
+            return Turn(None)
+        cur.execute(
+            "INSERT INTO task_waits (task_id, attempt, blocked_by, parked_at, woken_at) VALUES (?, ?, ?, ?, NULL) "
+            "ON CONFLICT (task_id) DO UPDATE SET attempt = excluded.attempt, blocked_by = excluded.blocked_by, "
+            "parked_at = excluded.parked_at, woken_at = NULL",
+            (task_id, attempt, blocker, now),
+        )
+        return Turn(blocker, keys)
 
     def wake_waiters(
         self, now: float, *, keys: Sequence[str] | None = None, rewake_after: float = 30.0, limit: int = 500
@@ -423,22 +450,30 @@ class SqlTaskStore(TaskStore):
 
     def acquire_lease(self, task_id: str, owner: str, now: float, ttl: float) -> float | None:
         with self._transaction() as cur:
-            cur.execute(
-                "INSERT INTO task_leases (task_id, owner, until) VALUES (?, ?, ?) "
-                "ON CONFLICT (task_id) DO UPDATE SET owner = excluded.owner, "
-                "until = excluded.until "
-                "WHERE task_leases.until < ? OR task_leases.owner = excluded.owner",
-                (task_id, owner, now + ttl, now),
-            )
-            if cur.rowcount == 1:
-                return None
-            cur.execute("SELECT until FROM task_leases WHERE task_id = ?", (task_id,))
-            row = cur.fetchone()
-            return None if row is None else max(0.0, float(row[0]) - now)
+            return self._acquire_lease_in(cur, task_id, owner, now, ttl)
+
+    @staticmethod
+    def _acquire_lease_in(cur: Cursor, task_id: str, owner: str, now: float, ttl: float) -> float | None:
+        cur.execute(
+            "INSERT INTO task_leases (task_id, owner, until) VALUES (?, ?, ?) "
+            "ON CONFLICT (task_id) DO UPDATE SET owner = excluded.owner, "
+            "until = excluded.until "
+            "WHERE task_leases.until < ? OR task_leases.owner = excluded.owner",
+            (task_id, owner, now + ttl, now),
+        )
+        if cur.rowcount == 1:
+            return None
+        cur.execute("SELECT until FROM task_leases WHERE task_id = ?", (task_id,))
+        row = cur.fetchone()
+        return None if row is None else max(0.0, float(row[0]) - now)
 
     def release_lease(self, task_id: str, owner: str) -> None:
         with self._transaction() as cur:
-            cur.execute("DELETE FROM task_leases WHERE task_id = ? AND owner = ?", (task_id, owner))
+            self._release_lease_in(cur, task_id, owner)
+
+    @staticmethod
+    def _release_lease_in(cur: Cursor, task_id: str, owner: str) -> None:
+        cur.execute("DELETE FROM task_leases WHERE task_id = ? AND owner = ?", (task_id, owner))
 
     def list_failed(self, principal: str | None, limit: int = 100, before: float | None = None) -> list[TaskRecord]:
         where, params = "status = ?", list[Any]([TaskStatus.FAILED.value])

@@ -263,6 +263,38 @@ def test_a_never_acknowledged_task_blocks_nobody_and_a_replay_goes_to_the_end(
     assert store.take_turn(orphan.id, 1, NOW + 12).blocked_by == later
 
 
+def test_begin_attempt_takes_lease_turn_and_running_at_once(store: TaskStore, counts: Products) -> None:
+    a = accepted(store, counts("A"))
+    b = accepted(store, counts("A"))
+    begun = store.begin_attempt(a, "w1", 1, NOW, 10, event(a, 2, TaskStatus.RUNNING))
+    assert begun.lease_wait is None and begun.turn.ready
+    stored = store.get(a)
+    assert stored is not None and (stored.status, stored.seq) == (TaskStatus.RUNNING, 2)
+    assert [e.seq for e in store.events_after(a, 0)] == [2]
+    # Another holder's lease: nothing else is done, and the wait is reported.
+    again = store.begin_attempt(a, "w2", 1, NOW + 1, 10, event(a, 2, TaskStatus.RUNNING))
+    assert again.lease_wait == pytest.approx(9)
+    # Its turn has not come: parked, leased, and no running event stored.
+    parked = store.begin_attempt(b, "w3", 1, NOW, 10, event(b, 2, TaskStatus.RUNNING))
+    assert parked.lease_wait is None and parked.turn.blocked_by == a
+    assert store.events_after(b, 0) == [] and store.acquire_lease(b, "w4", NOW, 10) == pytest.approx(10)
+
+
+def test_finish_attempt_stores_the_final_event_and_releases_the_lease(store: TaskStore, counts: Products) -> None:
+    a = accepted(store, counts("A"))
+    assert store.begin_attempt(a, "w1", 1, NOW, 10, event(a, 2, TaskStatus.RUNNING)).turn.ready
+    assert store.finish_attempt(event(a, 4, TaskStatus.SUCCEEDED), "w1")
+    stored = store.get(a)
+    assert stored is not None and stored.status is TaskStatus.SUCCEEDED
+    assert store.acquire_lease(a, "other", NOW + 1, 10) is None  # released with it
+    assert not store.finish_attempt(event(a, 4, TaskStatus.SUCCEEDED), "other")  # a duplicate
+    # Without an owner (a write may still run in Odoo) the lease stays.
+    b = accepted(store, counts("B"))
+    assert store.begin_attempt(b, "w1", 1, NOW, 10, event(b, 2, TaskStatus.RUNNING)).turn.ready
+    assert store.finish_attempt(event(b, 4, TaskStatus.FAILED, error=ErrorInfo(code="x", message="y")), None)
+    assert store.acquire_lease(b, "other", NOW + 1, 10) == pytest.approx(9)
+
+
 def test_take_turn_records_that_the_message_was_published(store: TaskStore, counts: Products) -> None:
     task, _ = store.create_or_get(counts("A"), NOW, 10)
     assert store.take_turn(task.id, 1, NOW + 1).ready

@@ -17,7 +17,15 @@ from shared.kinds import KINDS, resource_keys, task_reference, validate_payload
 from shared.store import NewTask, TaskStore, Waiter, open_store
 from tests.odoo_standin import FaultRule, OdooStandin
 from workers.odoo_client import OdooRpcClient
-from workers.runner import RetryLater, TaskAbandoned, TaskAttempt, TaskRunner, UntrustedMessage, backoff_seconds
+from workers.runner import (
+    LOOKUP_SLACK_SECONDS,
+    RetryLater,
+    TaskAbandoned,
+    TaskAttempt,
+    TaskRunner,
+    UntrustedMessage,
+    backoff_seconds,
+)
 
 SALE = {"customer": "Demo Customer", "lines": [{"product": "DEMO-001", "quantity": 2.0}]}
 
@@ -116,13 +124,14 @@ def test_ambiguous_with_no_effect_keeps_the_lease_and_waits_it_out(standin: Odoo
     standin.add_fault(FaultRule(kind="http_status", status=504, model="sale.order", method="create"))
     with pytest.raises(RetryLater) as later:
         h.runner.run(attempt(task_id))
-    assert later.value.delay >= h.settings.effective_lease_seconds + 1
+    assert later.value.delay >= h.settings.effective_lease_seconds + LOOKUP_SLACK_SECONDS + 1
     assert h.statuses()[-1] == (3, TaskStatus.RETRYING)
     assert h.events[-1].error is not None and h.events[-1].error.code == "odoo_gateway_error"
-    # A concurrent copy can't start while the write might still be running.
-    assert store.acquire_lease(task_id, "other", h.now, 5) == pytest.approx(5)
+    # A concurrent copy can't start while the write might still be running: the write
+    # began within the slack of the first lease, which holds until then (no renewal).
+    assert store.acquire_lease(task_id, "other", h.now, 5) == pytest.approx(5 + LOOKUP_SLACK_SECONDS)
     assert orders(standin, task_id) == 0
-    h.now += 6  # the lease lapses; the retry goes through
+    h.now += 6 + LOOKUP_SLACK_SECONDS  # the lease lapses; the retry goes through
     h.runner.run(attempt(task_id, 2))
     assert h.statuses()[-1] == (8, TaskStatus.SUCCEEDED) and orders(standin, task_id) == 1
 
