@@ -299,7 +299,9 @@ class WsSession:
             ids = self.state.settings.ws_resume_ids_per_second
             # A full resume frame must always be possible, however low the rate.
             self._resume_ids = TokenBucket(ids, max(2 * ids, MAX_RESUME_TASKS))
-        await asyncio.sleep(self._resume_ids.wait_for(count))
+        wait = self._resume_ids.wait_for(count)
+        if wait:  # not even a loop turn for a resume within the rate (thousands in a storm)
+            await asyncio.sleep(wait)
         self._resume_ids.take(count)
         fresh_ids = [t for t in frame.tasks if not self.registry.is_watching(self.id, t)]
         self.registry.check_watch_room(self.id, len(fresh_ids))
