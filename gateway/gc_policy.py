@@ -9,7 +9,7 @@ over: in-process, 5,000 handshakes and resumes spent about a third of their CPU 
 
 So, once the app has started: what exists then (modules, settings, pydantic schemas) is
 moved out of the collector's sight (:func:`gc.freeze`; it lives as long as the process
-anyway), and the youngest generation is collected every ``_YOUNG_THRESHOLD`` allocations
+anyway), and the youngest generation is collected every ``YOUNG_THRESHOLD`` allocations
 instead of 700. Garbage cycles are still collected, later: at most that many more
 container objects wait for it, a few MiB, whatever the number of sockets.
 """

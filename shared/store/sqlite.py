@@ -144,9 +144,9 @@ class SqliteTaskStore(SqlTaskStore):
         # WAL: one statement in autocommit mode is its own read transaction, on one
         # snapshot, without the write lock, so reads (polls, resumes) never queue behind
         # the group-commit writer or one another. An explicit BEGIN DEFERRED ... COMMIT
-        # around it gave the same read for two more round trips into SQLite: ~10 % of the
-        # gateway's CPU in a resume storm (README "Performance", item 4). The cursor is
-        # closed before the caller goes on, which ends the statement's read.
+        # around it gave the same read for two more calls into SQLite per read (a resume
+        # storm makes 20,000 reads; README "Performance", item 4). The cursor is closed
+        # before the caller goes on, which ends the statement's read.
         try:
             cur = self._connection().cursor()
         except sqlite3.Error as exc:
