@@ -23,6 +23,7 @@ from starlette.websockets import WebSocket
 from gateway import admin_api, http_api, metrics
 from gateway.auth import Authenticator, OriginPolicy
 from gateway.failed_tasks import FailedTasks
+from gateway.gc_policy import settle_heap
 from gateway.last_resort import LastResort
 from gateway.publisher import TaskPublisher
 from gateway.registry import Quotas, SessionRegistry
@@ -110,6 +111,8 @@ def create_app(settings: Settings) -> Starlette:
         purge = asyncio.create_task(_purge_loop(state))
         if not settings.tokens:
             log.warning("GATEWAY_TOKENS is empty: every request will be refused")
+        # Start-up is done: what it made lives as long as the process (gc_policy.py).
+        settle_heap()
         log.info("gateway started version=%s store=%s", VERSION, settings.database_url.split("://", 1)[0])
         try:
             yield

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import time
 import uuid
 from collections import deque
@@ -89,7 +90,8 @@ class WsSession:
     )
 
     def __init__(self, ws: WebSocket, state: GatewayState, principal: str, compact: bool = False) -> None:
-        self.id = uuid.uuid4().hex[:12]
+        # 12 hex digits, as before, from 6 random bytes: no UUID object per connection.
+        self.id = os.urandom(6).hex()
         self.ws = ws
         self.state = state
         self.principal = principal
@@ -299,7 +301,9 @@ class WsSession:
             ids = self.state.settings.ws_resume_ids_per_second
             # A full resume frame must always be possible, however low the rate.
             self._resume_ids = TokenBucket(ids, max(2 * ids, MAX_RESUME_TASKS))
-        await asyncio.sleep(self._resume_ids.wait_for(count))
+        wait = self._resume_ids.wait_for(count)
+        if wait:  # not even a loop turn for a resume within the rate (thousands in a storm)
+            await asyncio.sleep(wait)
         self._resume_ids.take(count)
         fresh_ids = [t for t in frame.tasks if not self.registry.is_watching(self.id, t)]
         self.registry.check_watch_room(self.id, len(fresh_ids))

@@ -105,8 +105,8 @@ class SqlTaskStore(TaskStore):
         yield NotImplemented
 
     def _snapshot(self) -> AbstractContextManager[Cursor]:
-        """A consistent read that takes no write lock (SQLite: a deferred transaction,
-        so readers neither queue behind the writer nor behind each other)."""
+        """A consistent read of ONE statement that takes no write lock (SQLite: no explicit
+        transaction, so readers neither queue behind the writer nor behind each other)."""
         return self._transaction()
 
     @abc.abstractmethod
