@@ -12,7 +12,9 @@ def test_settle_heap_freezes_start_up_and_collects_the_young_less_often_once() -
         frozen = gc.get_freeze_count()
         assert frozen > 0
         gc_policy.settle_heap()  # a second app in this process freezes nothing more
-        assert gc.get_freeze_count() == frozen
+        # (The count may drop: a frozen object that dies leaves the permanent generation.
+        # A second freeze would add everything made since, thousands of objects.)
+        assert gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
