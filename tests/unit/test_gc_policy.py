@@ -13,7 +13,7 @@ def test_settle_heap_freezes_start_up_and_collects_the_young_less_often_once() -
         assert frozen > 0
         gc_policy.settle_heap()  # a second app in this process freezes nothing more
         # (The count may drop: a frozen object that dies leaves the permanent generation.
-        # A second freeze would add everything made since, thousands of objects.)
+        # A second freeze would add every object made since the first.)
         assert gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
