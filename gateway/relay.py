@@ -150,9 +150,9 @@ class EventRelay:
             # what it must, instead of queueing for the store's writer once per event.
             stored = await self._stored_already(event)
             applied = False if stored else await self._store.apply_event(event)
-            # An older event arriving late only joins the history: not announced. A final
-            # event is, if it is the final state the store holds (see _stored_already).
-            announce = stored or applied or (event.status.final and await self._stored_already(event))
+            # An older event arriving late only joins the history: not announced. (One that
+            # another instance stored meanwhile is announced by that instance.)
+            announce = stored or applied
         except StoreUnavailable as exc:
             log.warning("store unavailable, event task=%s seq=%d requeued (%s)", event.task_id, event.seq, exc)
             await message.nack(requeue=True)

@@ -313,6 +313,7 @@ class SqlTaskStore(TaskStore):
     def _apply_event_in(self, cur: Cursor, event: TaskEvent) -> bool:
         result = _dumps(event.result)
         error = _dumps(event.error.model_dump() if event.error else None)
+        row = (event.task_id, event.seq, event.status.value, event.attempt, result, error, event.at)
         cur.execute(
             "UPDATE tasks SET status = ?, seq = ?, attempts = ?, result = ?, error = ?, "
             "updated_at = ? WHERE id = ? AND seq < ? AND status NOT IN (?, ?)",
@@ -337,23 +338,13 @@ class SqlTaskStore(TaskStore):
                 "SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS "
                 "(SELECT 1 FROM tasks WHERE id = ? AND seq > ?) "
                 "ON CONFLICT (task_id, seq) DO NOTHING",
-                (
-                    event.task_id,
-                    event.seq,
-                    event.status.value,
-                    event.attempt,
-                    result,
-                    error,
-                    event.at,
-                    event.task_id,
-                    event.seq,
-                ),
+                (*row, event.task_id, event.seq),
             )
             return False
         cur.execute(
             "INSERT INTO task_events (task_id, seq, status, attempt, result, error, at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id, seq) DO NOTHING",
-            (event.task_id, event.seq, event.status.value, event.attempt, result, error, event.at),
+            row,
         )
         if event.status in FINAL_STATUSES:
             # Final: the records it held are free for the next task in line.
