@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from typing import Any, cast
 
 import aio_pika
@@ -18,6 +17,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 
 from gateway import metrics
 from gateway.amqp import AmqpLink
+from gateway.ids import new_message_id
 from shared.config import Settings
 from shared.errors import BrokerUnavailable
 from shared.names import TASK_ACTOR, TASK_ID_HEADER, TASK_QUEUE, dramatiq_queue_arguments
@@ -78,7 +78,7 @@ class TaskPublisher:
             # Unique per publish: aiormq matches returns by it (aio-pika #689). The task id,
             # which Dramatiq keeps in the body's message_id, is what an operator looks for in
             # the console: it travels as the correlation id and in a header.
-            message_id=str(uuid.uuid4()),
+            message_id=new_message_id(),
             correlation_id=task.id,
             headers={TASK_ID_HEADER: task.id},
             app_id="gateway",

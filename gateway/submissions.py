@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from gateway import metrics
+from gateway.ids import new_task_id
 from gateway.publisher import TaskPublisher
 from odoo_gateway_wire.fingerprint import fingerprint
 from shared.config import Settings
@@ -53,7 +53,7 @@ class Submissions:
     async def _submit(self, principal: str, key: str, kind: str, payload: dict[str, Any]) -> SubmitOutcome:
         normalized = validate_payload(kind, payload)
         new = NewTask(
-            id=str(uuid.uuid4()),
+            id=new_task_id(),
             principal=principal,
             idempotency_key=key,
             fingerprint=fingerprint(kind, normalized),

@@ -13,13 +13,14 @@ under the dramatiq CLI and uvicorn, logging is configured before our code runs, 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import sys
-from typing import Any
+from typing import Any, TextIO
 
-__all__ = ["JsonFormatter", "RedactSecrets", "configure_logging"]
+__all__ = ["JsonFormatter", "RedactSecrets", "TurnFlushedHandler", "configure_logging"]
 
 # A credential someone put in a URL's query string (the gateway never asks for one there,
 # but uvicorn logs WebSocket handshakes with their full path).
@@ -64,6 +65,52 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, separators=(",", ":"), default=str)
 
 
+class TurnFlushedHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Lines logged on a thread running an asyncio loop go out together, in one write at
+    the start of the loop's next turn, instead of one ``write`` call each (the gateway logs
+    a line per accepted task: one system call per line was ~6 % of its CPU per accept).
+    Lines from any other thread (executor threads, Dramatiq's workers) are written at once,
+    after whatever is pending, so the order of lines is kept. The cost: a process killed
+    outright loses the lines of the turn it died in; an orderly exit writes them
+    (``logging.shutdown`` flushes every handler)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+        self._scheduled_on: asyncio.AbstractEventLoop | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:  # called holding self.lock
+        try:
+            line = self.format(record) + self.terminator
+            try:
+                loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            scheduled = self._scheduled_on
+            if loop is not None and (scheduled is None or scheduled is loop) and not loop.is_closed():
+                self._pending.append(line)
+                if scheduled is None:
+                    self._scheduled_on = loop
+                    loop.call_soon(self.flush)
+                return
+            self._pending.append(line)
+            self._write_pending()
+        except Exception:
+            self.handleError(record)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        self._scheduled_on = None
+        if self._pending:
+            text = "".join(self._pending)
+            self._pending = []
+            self.stream.write(text)
+        super().flush()
+
+
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     # Neither format shows a caller's file, line, function or thread, and the gateway logs a
     # line per accepted task: skip collecting them (the logging HOWTO's "Optimization"),
@@ -72,7 +119,7 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     logging._srcfile = None
     logging.logThreads = False
     logging.logMultiprocessing = False
-    handler = logging.StreamHandler(sys.stderr)
+    handler = TurnFlushedHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     handler.addFilter(RedactSecrets())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
