@@ -25,6 +25,8 @@ TASK = "0f8b2c4e-1234-4abc-9def-0123456789ab"
 
 
 class _Underlay:
+    is_closed = False
+
     def __init__(self) -> None:
         self.published: list[tuple[bytes, Any]] = []
 
@@ -66,11 +68,13 @@ def test_task_message_names_its_task_and_sender() -> None:
     publisher = TaskPublisher(Settings())
     channel = _Channel()
     publisher._channel = channel  # type: ignore[assignment]
+    publisher._underlay = channel.underlay  # type: ignore[assignment]
     asyncio.run(publisher.publish(record()))
     ((raw, properties),) = channel.underlay.published
     assert properties.correlation_id == TASK and properties.headers[TASK_ID_HEADER] == TASK
     assert properties.app_id == "gateway" and properties.message_type == "sale.order.create"
     assert properties.delivery_mode == 2 and properties.content_type == "application/json"
+    assert properties.priority == 0  # as aio-pika's Message sets it
     assert properties.message_id != TASK  # unique per publish: aiormq matches returns by it
     body = json.loads(raw)
     assert body["message_id"] == TASK  # Dramatiq's own id is the task id
