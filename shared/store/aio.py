@@ -77,6 +77,12 @@ class AsyncTaskStore:
     async def events_after(self, task_id: str, after_seq: int, limit: int = 1000) -> list[TaskEvent]:
         return await self._reads.call(self.sync.events_after, task_id, after_seq, limit)
 
+    async def task_and_events(
+        self, task_id: str, principal: str, after_seq: int, limit: int
+    ) -> tuple[TaskRecord | None, list[TaskEvent]]:
+        """Batched like :meth:`get` (base.TaskStore.task_and_events)."""
+        return await self._reads.call(self.sync.task_and_events, task_id, principal, after_seq, limit)
+
     async def apply_event(self, event: TaskEvent) -> bool:
         return await self._run(self.sync.apply_event, event)
 
