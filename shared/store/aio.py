@@ -39,7 +39,7 @@ class AsyncTaskStore:
         self._observe = observe
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="store")
         self._accepts = GroupCommit(lambda *args: self._run(self.sync.accept_batch, *args))
-        self._reads = ReadBatcher(self._run)
+        self._reads = ReadBatcher(self._run, grouped={store.task_and_events: store.task_and_events_many})
 
     async def _run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         loop = asyncio.get_running_loop()

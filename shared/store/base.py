@@ -70,6 +70,13 @@ class TaskStore(abc.ABC):
             return task, []
         return task, self.events_after(task_id, after_seq, limit)
 
+    def task_and_events_many(
+        self, asks: Sequence[tuple[str, str, int, int]]
+    ) -> list[tuple[TaskRecord | None, list[TaskEvent]]]:
+        """:meth:`task_and_events` for each ``(task_id, principal, after_seq, limit)``
+        (a store may read them all at once)."""
+        return [self.task_and_events(*ask) for ask in asks]
+
     @abc.abstractmethod
     def apply_event(self, event: TaskEvent) -> bool:
         """Store the event and move the task to its state, atomically, if it is newer

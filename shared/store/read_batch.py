@@ -6,6 +6,10 @@ Here a read that arrives while ``max_hops`` hops are already out waits for the n
 which carries every read queued by then (up to ``max_batch``), so N concurrent reads cost
 about N / batch hops; a lone read still goes at once, on a hop of its own. Several hops
 stay in flight so a slow database round trip does not hold up every other read.
+
+Within a hop, reads of a kind the store can do many at once (``grouped``: a resume's task
+and events) are one read for all of them: in a resume storm, two statements per hop
+instead of two per socket.
 """
 
 from __future__ import annotations
@@ -13,28 +17,48 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 __all__ = ["ReadBatcher"]
 
 T = TypeVar("T")
 Outcome = tuple[bool, Any]  # (True, value) or (False, exception)
 RunInThread = Callable[[Callable[[], list[Outcome]]], Awaitable[list[Outcome]]]
+Grouped = dict[Callable[..., Any], Callable[[list[tuple[Any, ...]]], list[Any]]]
 
 
-def batched_reads(thunks: list[Callable[[], Any]]) -> list[Outcome]:
-    results: list[Outcome] = []
-    for thunk in thunks:
+def batched_reads(thunks: list[Callable[[], Any]], grouped: Grouped | None = None) -> list[Outcome]:
+    """Each read's outcome, in order. Reads of a function that ``grouped`` maps to a
+    many-at-once form (``fn(*args)`` for each args -> ``many([args, ...])``) go to it
+    together; if that fails, each is read on its own, and fails alone."""
+    results: list[Outcome | None] = [None] * len(thunks)
+    for fn, many in (grouped or {}).items():
+        picked = [i for i, thunk in enumerate(thunks) if isinstance(thunk, partial) and thunk.func == fn]
+        if len(picked) < 2:
+            continue
         try:
-            results.append((True, thunk()))
-        except Exception as exc:  # each read fails alone; the caller re-raises it
-            results.append((False, exc))
-    return results
+            values = many([cast(partial[Any], thunks[i]).args for i in picked])
+        except Exception:
+            continue
+        for i, value in zip(picked, values, strict=True):
+            results[i] = (True, value)
+    out: list[Outcome] = []
+    for thunk, result in zip(thunks, results, strict=True):
+        if result is None:
+            try:
+                result = (True, thunk())
+            except Exception as exc:  # each read fails alone; the caller re-raises it
+                result = (False, exc)
+        out.append(result)
+    return out
 
 
 class ReadBatcher:
-    def __init__(self, run_in_thread: RunInThread, *, max_hops: int = 4, max_batch: int = 256) -> None:
+    def __init__(
+        self, run_in_thread: RunInThread, *, max_hops: int = 4, max_batch: int = 256, grouped: Grouped | None = None
+    ) -> None:
         self._run = run_in_thread
+        self._grouped = grouped
         self._max_hops = max_hops
         self._max_batch = max_batch
         self._queue: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
@@ -54,7 +78,7 @@ class ReadBatcher:
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
                 try:
-                    outcomes = await self._run(partial(batched_reads, [thunk for thunk, _ in batch]))
+                    outcomes = await self._run(partial(batched_reads, [thunk for thunk, _ in batch], self._grouped))
                 except Exception as exc:  # the hop itself failed (pool shut down): every read in it did
                     for _, future in batch:
                         if not future.done():
