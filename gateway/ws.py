@@ -340,25 +340,25 @@ class WsSession:
         tasks: dict[str, tuple[TaskStatus, int, bool]] = {}
         unknown: list[str] = []
         synced: list[tuple[str, int, list[TaskEvent], bool]] = []  # (task, seen, events, complete)
-        budget = _RESUME_PREFETCH
+        # The frame's events read before `resumed`: at most _RESUME_PREFETCH in all.
+        limit = _RESUME_PREFETCH // max(1, len(fresh_ids))
+        asks = [(t, self.principal, seen, limit if t in fresh_ids else 0) for t, seen in frame.tasks.items()]
         try:
-            for task_id, seen in frame.tasks.items():
-                limit = budget if task_id in fresh_ids else 0
-                task, events = await self.state.store.task_and_events(task_id, self.principal, seen, limit)
-                if task is None or task.principal != self.principal:
-                    unknown.append(task_id)
-                    continue
-                # recovered=False: events after `seen` existed but retention removed them;
-                # the status and seq here are still the task's true current state.
-                recovered = not (task.history_pruned and seen < task.seq)
-                tasks[task_id] = (task.status, task.seq, recovered)
-                if task_id in fresh_ids:
-                    budget -= len(events)
-                    synced.append((task_id, seen, events, len(events) < limit))
+            reads = await self.state.store.task_and_events_many(asks)
         except BaseException:
             # Nothing is half-watched: the client gets the store's error and resumes again.
             self.registry.unwatch(self.id, list(fresh_ids))
             raise
+        for (task_id, _, seen, asked), (task, events) in zip(asks, reads, strict=True):
+            if task is None or task.principal != self.principal:
+                unknown.append(task_id)
+                continue
+            # recovered=False: events after `seen` existed but retention removed them;
+            # the status and seq here are still the task's true current state.
+            recovered = not (task.history_pruned and seen < task.seq)
+            tasks[task_id] = (task.status, task.seq, recovered)
+            if task_id in fresh_ids:
+                synced.append((task_id, seen, events, len(events) < asked))
         if unknown:
             self.registry.unwatch(self.id, [t for t in unknown if t in fresh_ids])
         # `resumed` and the events read with it leave in one write while the socket keeps up.

@@ -9,12 +9,16 @@ stay in flight so a slow database round trip does not hold up every other read.
 
 Within a hop, reads of a kind the store can do many at once (``grouped``: a resume's task
 and events) are one read for all of them: in a resume storm, two statements per hop
-instead of two per socket.
+instead of two per socket. With ``linger``, a hop that starts within that long of the
+last one's end waits that long first, so that reads arriving one by one under load
+(sockets reconnecting one after another) share hops too; a read after a quiet spell
+still goes at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar, cast
@@ -55,10 +59,19 @@ def batched_reads(thunks: list[Callable[[], Any]], grouped: Grouped | None = Non
 
 class ReadBatcher:
     def __init__(
-        self, run_in_thread: RunInThread, *, max_hops: int = 4, max_batch: int = 256, grouped: Grouped | None = None
+        self,
+        run_in_thread: RunInThread,
+        *,
+        max_hops: int = 4,
+        max_batch: int = 256,
+        grouped: Grouped | None = None,
+        linger: float = 0.0,
     ) -> None:
         self._run = run_in_thread
         self._grouped = grouped
+        self._linger = linger
+        self._lingering = False
+        self._last_done = -math.inf
         self._max_hops = max_hops
         self._max_batch = max_batch
         self._queue: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
@@ -67,13 +80,37 @@ class ReadBatcher:
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append((partial(fn, *args), future))
-        if self._hops < self._max_hops:
+        if self._hops < self._max_hops and not self._lingering:
             self._hops += 1
             asyncio.create_task(self._hop(), name="store-read-batch")
         return await future
 
+    async def call_many(self, fn: Callable[..., T], calls: list[tuple[Any, ...]]) -> list[T]:
+        """``fn(*args)`` for each of ``calls``, queued together (so they share hops)."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[T]] = []
+        for args in calls:
+            futures.append(loop.create_future())
+            self._queue.append((partial(fn, *args), futures[-1]))
+        if futures and self._hops < self._max_hops and not self._lingering:
+            self._hops += 1
+            asyncio.create_task(self._hop(), name="store-read-batch")
+        if len(futures) == 1:
+            return [await futures[0]]
+        return list(await asyncio.gather(*futures))
+
     async def _hop(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
+            if loop.time() - self._last_done < self._linger:
+                # Busy (a hop ended a moment ago): wait that moment, so this hop carries the
+                # reads that come meanwhile instead of one each. A read after a quiet spell
+                # goes at once.
+                self._lingering = True
+                try:
+                    await asyncio.sleep(self._linger)
+                finally:
+                    self._lingering = False
             while self._queue:
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
@@ -88,6 +125,8 @@ class ReadBatcher:
                     for _, future in batch:
                         future.cancel()
                     raise
+                finally:
+                    self._last_done = loop.time()
                 for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
                     if future.done():  # its caller was cancelled
                         continue
