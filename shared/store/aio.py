@@ -43,10 +43,11 @@ class AsyncTaskStore:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="store")
         self._accepts = GroupCommit(lambda *args: self._run(self.sync.accept_batch, *args))
         self._reads = ReadBatcher(self._run)
-        # A resume's reads, batched apart: they linger under load (reconnects arrive one
-        # by one, each with its read) and a hop reads all of them in two statements.
+        # A resume's reads, batched apart: one hop at a time, lingering under load
+        # (reconnects arrive one by one, each with its read), and a hop reads all that
+        # came meanwhile in two statements.
         self._resume_reads = ReadBatcher(
-            self._run, grouped={store.task_and_events: store.task_and_events_many}, linger=_RESUME_LINGER
+            self._run, max_hops=1, grouped={store.task_and_events: store.task_and_events_many}, linger=_RESUME_LINGER
         )
 
     async def _run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
