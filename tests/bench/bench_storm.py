@@ -6,8 +6,9 @@ one of them had its ``resumed`` answer, per-client latency, errors, and the gate
 
 The clients are lean raw WebSockets (asyncio streams, a hand-built handshake and frames)
 in this one Python process, on the same 2 cores as the gateway and RabbitMQ, so the figure
-is a floor. The worker is stopped: every task is ``queued`` with one stored event, so each
-resume gets a ``resumed`` frame and one ``event`` frame. Figures, not assertions.
+is a floor. The worker is stopped: every task holds one stored event, ``accepted`` at seq 0,
+which the device has seen, so each resume gets its ``resumed`` frame and no ``event``.
+Figures, not assertions; ``client_cpu_s`` is this process's CPU over the storm.
 """
 
 from __future__ import annotations
