@@ -85,6 +85,8 @@ def _start_profiler(pid: int, output: str) -> subprocess.Popen[bytes]:
     """py-spy sampling ``pid`` (every thread that is not idle, named) until SIGINT, into ``output``
     (raw collapsed stacks, for flame graphs or a quick grep)."""
     spy = str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        raise SystemExit(f"--profile needs py-spy beside {sys.executable}: pip install py-spy")
     cmd = [spy, "record", "-p", str(pid), "-r", "200", "--threads", "--format", "raw", "-o", output]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)  # attached before the first connect
