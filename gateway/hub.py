@@ -59,6 +59,19 @@ class Hub:
         self._watches[conn_id][task_id] = _Watch(last_seq=after_seq)
         self._watchers.setdefault(task_id, set()).add(conn_id)
 
+    def unwatch(self, conn_id: str, task_id: str) -> bool:
+        """Stop watching ``task_id`` (its buffered events are dropped, never sent); False
+        if it was not watched."""
+        watches = self._watches.get(conn_id)
+        if watches is None or watches.pop(task_id, None) is None:
+            return False
+        watchers = self._watchers.get(task_id)
+        if watchers is not None:
+            watchers.discard(conn_id)
+            if not watchers:
+                del self._watchers[task_id]
+        return True
+
     def finish_sync(self, conn_id: str, task_id: str, stored: Iterable[TaskEvent]) -> list[TaskEvent]:
         """End syncing: the events to send now, in seq order, each once."""
         watch = self._watches.get(conn_id, {}).get(task_id)

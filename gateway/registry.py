@@ -122,6 +122,19 @@ class SessionRegistry:
         self._watches[session.principal] += len(fresh)
         metrics.watches_changed(len(fresh))
 
+    def unwatch(self, session_id: str, task_ids: list[str]) -> None:
+        """Undo :meth:`watch` for tasks still syncing (a resume's read failed, or found a
+        task unknown or not the session's): what was buffered for them is dropped."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            return
+        removed = sum(self.hub.unwatch(session_id, task_id) for task_id in task_ids)
+        if removed:
+            self._watches[session.principal] -= removed
+            if self._watches[session.principal] <= 0:
+                del self._watches[session.principal]
+            metrics.watches_changed(-removed)
+
     def finish_sync(self, session_id: str, task_id: str, stored: list[TaskEvent]) -> None:
         session = self._sessions.get(session_id)
         if session is not None:

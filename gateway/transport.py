@@ -14,20 +14,38 @@
   extensions under :data:`ABORT_EXTENSION`. It also hands over a synchronous
   ``send_text_now`` (:data:`SEND_NOW_EXTENSION`) so a pushed frame costs one call, not a
   task and an await, while the socket keeps up.
+
+The upgrade, cheaper (a reconnect storm is thousands of handshakes a second on one core):
+uvicorn writes the request httptools has parsed back out as bytes for ``websockets`` to
+parse again, asks the socket for both addresses again, and builds the 101 answer as a
+header object to serialise. Here a handshake that is plainly valid (:func:`handshake_key`)
+goes to the WebSocket protocol as it was parsed, with the addresses the HTTP protocol has,
+and is answered with bytes; anything else takes uvicorn's way, and ``websockets`` answers
+it as before (400, 426, 431, ...). Both protocols take the addresses the event loop
+already knows (``sockname``, ``peername``) instead of making a socket object and two
+system calls each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import functools
+import hashlib
 import json
+import re
 import socket
 from typing import Any
+from urllib.parse import unquote
 
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remote_addr, is_ssl
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
-from websockets.http11 import Request
+from websockets.http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS, Request
+from websockets.protocol import OPEN, Protocol
 
 from gateway.lean_sync import LeanEvent, LeanQueue
 from gateway.security_headers import SECURITY_HEADERS
@@ -63,7 +81,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         settings = _settings()
         self.max_header_bytes = settings.max_header_bytes
         self.header_timeout = settings.header_timeout
-        super().connection_made(transport)  # type: ignore[arg-type]
+        # uvicorn's connection_made, with the addresses from the event loop (see the top).
+        self.connections.add(self)
+        self.transport = transport  # type: ignore[assignment]
+        self.flow = FlowControl(transport)  # type: ignore[arg-type]
+        self.server = local_address(transport)
+        self.client = remote_address(transport)
+        self.scheme = "https" if is_ssl(transport) else "http"  # type: ignore[arg-type]
         self._start_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -110,6 +134,22 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_timer = None
         if self._in_head:
             self._refuse(408, f"The request head was not complete within {self.header_timeout:g} s.")
+
+    def handle_websocket_upgrade(self) -> None:
+        """A plainly valid handshake goes to our WebSocket protocol as parsed; anything
+        else the long way (uvicorn serialises it and ``websockets`` answers what is wrong)."""
+        protocol_class: Any = self.ws_protocol_class
+        key = None
+        if isinstance(protocol_class, type) and issubclass(protocol_class, AbortableWebSocketProtocol):
+            key = handshake_key(self.scope["method"], self.url, self.headers)
+        if key is None:
+            super().handle_websocket_upgrade()
+            return
+        self.connections.discard(self)
+        protocol: AbortableWebSocketProtocol = protocol_class(
+            config=self.config, server_state=self.server_state, app_state=self.app_state
+        )
+        protocol.upgrade_from(self, key)
 
     def send_400_response(self, msg: str) -> None:
         """What the parser could not read gets the API's JSON error shape too, not text/plain."""
@@ -164,6 +204,10 @@ class OneWriteAnswers:
 
 
 class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
+    # The Sec-WebSocket-Accept of a handshake taken over from the HTTP protocol as parsed
+    # (upgrade_from); None for one that came the long way, through ``websockets``.
+    _accept_key: bytes | None = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # ~4 KiB less per socket than asyncio's Queue and Event (see lean_sync.py).
@@ -172,13 +216,59 @@ class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
         self.writable.set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """The long way (a handshake :func:`handshake_key` left to ``websockets``)."""
         super().connection_made(transport)
-        size = _settings().ws_kernel_send_buffer_bytes
-        sock = transport.get_extra_info("socket")
-        if size and sock is not None:
-            # A fixed kernel buffer (no autotuning): what a peer that stops reading makes
-            # the kernel hold is bounded, and it is found slow (4008) once that is full.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+        _fix_send_buffer(transport)
+
+    def upgrade_from(self, http: HttpToolsProtocol, accept_key: bytes) -> None:
+        """Take the connection over from ``http``, whose request (a handshake
+        :func:`handshake_key` found valid) is parsed: what uvicorn's ``connection_made``,
+        ``data_received`` and ``handle_connect`` do with it, without parsing it again."""
+        transport = http.transport
+        self.connections.add(self)
+        self.transport = transport
+        self.server, self.client = http.server, http.client
+        self.scheme = "wss" if http.scheme == "https" else "ws"
+        _fix_send_buffer(transport)
+        transport.set_protocol(self)
+        # The request is read: what the client sends next are frames (ServerProtocol.parse
+        # goes on to this after the request).
+        conn = self.conn
+        conn.parser = Protocol.parse(conn)
+        next(conn.parser)
+        self.handshake_initiated = True
+        self._accept_key = accept_key
+        url: bytes = http.url
+        raw_path, _, query_string = url.partition(b"?")
+        subprotocols: list[str] = []
+        for name, value in http.headers:
+            if name == b"sec-websocket-protocol":
+                subprotocols.extend(token.strip() for token in value.decode("latin-1").split(","))
+        extensions: dict[str, Any] = {
+            "websocket.http.response": {},
+            ABORT_EXTENSION: transport.abort,
+            SEND_NOW_EXTENSION: self.send_text_now,
+        }
+        self.scope = {
+            "type": "websocket",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.4"},
+            "http_version": "1.1",
+            "scheme": self.scheme,
+            "server": self.server,
+            "client": self.client,
+            "root_path": self.root_path,
+            "path": self.root_path + unquote(raw_path.decode("ascii")),
+            "raw_path": self.root_path.encode("ascii") + raw_path,
+            "query_string": query_string,
+            "headers": http.headers,
+            "subprotocols": subprotocols,
+            "state": self.app_state.copy(),
+            "extensions": extensions,
+        }
+        self.queue.put_nowait({"type": "websocket.connect"})
+        task = self.loop.create_task(self.run_asgi())
+        task.add_done_callback(self.on_task_complete)
+        self.tasks.add(task)
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
@@ -187,11 +277,12 @@ class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
             scope["extensions"][ABORT_EXTENSION] = self.transport.abort
             scope["extensions"][SEND_NOW_EXTENSION] = self.send_text_now
 
-    def send_text_now(self, text: str) -> bool:
-        """Write a text frame at once, without a coroutine, if the socket takes it without
-        waiting: handshake done, no close sent, and the transport below its high-water mark
-        (uvicorn clears ``writable`` above it). False: use the ASGI send, which waits.
-        A push to 1,000 sockets is then 1,000 plain calls, not 1,000 tasks and awaits."""
+    def send_text_now(self, *texts: str) -> bool:
+        """Write text frames at once, in one write, without a coroutine, if the socket takes
+        them without waiting: handshake done, no close sent, and the transport below its
+        high-water mark (uvicorn clears ``writable`` above it). False: use the ASGI send,
+        which waits. A push to 1,000 sockets is then 1,000 plain calls, not 1,000 tasks and
+        awaits."""
         if (
             self.disconnected
             or not self.handshake_complete
@@ -201,18 +292,44 @@ class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
         ):
             return False
         try:
-            self.conn.send_text(text.encode())
+            for text in texts:
+                self.conn.send_text(text.encode())
         except InvalidState:
             return False
         self.transport.write(b"".join(self.conn.data_to_send()))
         return True
 
     async def send(self, message: Any) -> None:
+        if self._accept_key is not None and message["type"] == "websocket.accept":
+            await self._accept(message)
+            return
         await super().send(message)
         if self.handshake_complete and getattr(self, "response", None) is not None:
             # The handshake is written: nothing reads its request or response again, and
             # an idle socket should not hold them (about 2 KiB each) for its whole life.
             self.request = self.response = None  # type: ignore[assignment]
+
+    async def _accept(self, message: Any) -> None:
+        """uvicorn's answer to ``websocket.accept`` (the same headers in the same order),
+        written as bytes for a handshake taken over as parsed."""
+        await self.writable.wait()
+        if self.disconnected:
+            raise ClientDisconnected()
+        if self.handshake_complete or self.initial_response is not None:
+            raise RuntimeError(f"Unexpected ASGI message {message['type']!r} after the handshake.")
+        key, self._accept_key = self._accept_key or b"", None
+        head = [_SWITCHING, b"Sec-WebSocket-Accept: ", key, b"\r\n"]
+        for name, value in (*self.default_headers, *message.get("headers", ())):
+            head += (name.lower(), b": ", value, b"\r\n")
+        subprotocol = message.get("subprotocol")
+        if subprotocol:
+            head += (b"Sec-WebSocket-Protocol: ", subprotocol.encode("latin-1"), b"\r\n")
+        head.append(b"\r\n")
+        if not self.transport.is_closing():
+            self.handshake_complete = True
+            self.conn.state = OPEN
+            self.transport.write(b"".join(head))
+            self.start_keepalive()
 
     def shutdown(self) -> None:
         """uvicorn's server shutdown, for a socket the gateway's own drain (gateway/shutdown.py)
@@ -226,6 +343,96 @@ class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
         self.conn.send_close(int(CloseCode.GOING_AWAY), "gateway shutting down; reconnect")
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.transport.close()
+
+
+_SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+_WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+# What websockets' request parser accepts: a header name is a token, a value has no
+# control character but tab.
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+_BAD_VALUE = re.compile(rb"[^\x09\x20-\x7e\x80-\xff]")
+_HANDSHAKE_HEADERS = frozenset(
+    (
+        b"sec-websocket-key",
+        b"sec-websocket-version",
+        b"upgrade",
+        b"connection",
+        b"origin",
+        b"sec-websocket-protocol",
+        b"transfer-encoding",
+        b"content-length",
+    )
+)
+
+
+def handshake_key(method: str, url: bytes, headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """``Sec-WebSocket-Accept`` for a handshake request that ``websockets`` would accept
+    as it is configured here (no extension, no subprotocol of its own, any origin: the
+    app checks Origin), from the head httptools parsed (names lowercased, values without
+    surrounding whitespace); None for anything else, which then goes to ``websockets``
+    to be checked and answered as before. Narrower than it, never wider: a request in
+    doubt gets None."""
+    if method != "GET" or len(url) + 14 > MAX_LINE_LENGTH or len(headers) > MAX_NUM_HEADERS or not url.isascii():
+        return None
+    seen: dict[bytes, list[bytes]] = {}
+    for name, value in headers:
+        if len(name) + len(value) + 4 > MAX_LINE_LENGTH or _BAD_VALUE.search(value) or not _TOKEN.fullmatch(name):
+            return None
+        if name in _HANDSHAKE_HEADERS:
+            seen.setdefault(name, []).append(value)
+    key = seen.get(b"sec-websocket-key", [])
+    if (
+        len(key) != 1
+        or seen.get(b"sec-websocket-version") != [b"13"]
+        or [value.lower() for value in seen.get(b"upgrade", ())] != [b"websocket"]
+        or b"upgrade" not in _tokens(seen.get(b"connection", []))
+        or len(seen.get(b"origin", ())) > 1
+        or None in _tokens(seen.get(b"sec-websocket-protocol", []))
+        or b"transfer-encoding" in seen
+        or any(value != b"0" for value in seen.get(b"content-length", ()))
+    ):
+        return None
+    try:
+        if len(base64.b64decode(key[0], validate=True)) != 16:
+            return None
+    except binascii.Error:
+        return None
+    return base64.b64encode(hashlib.sha1(key[0] + _WS_GUID).digest())
+
+
+def _tokens(values: list[bytes]) -> set[bytes | None]:
+    """The comma-separated tokens of header values, lowercased; None for anything else."""
+    tokens: set[bytes | None] = set()
+    for value in values:
+        for token in value.split(b","):
+            token = token.strip(b" \t")
+            tokens.add(token.lower() if _TOKEN.fullmatch(token) else None)
+    return tokens
+
+
+def local_address(transport: asyncio.BaseTransport) -> tuple[str, int | None] | None:
+    """What uvicorn's ``get_local_addr`` finds, from the address the event loop has."""
+    info = transport.get_extra_info("sockname")
+    if isinstance(info, tuple) and len(info) >= 2:
+        return (str(info[0]), int(info[1]))
+    return get_local_addr(transport)  # type: ignore[arg-type]
+
+
+def remote_address(transport: asyncio.BaseTransport) -> tuple[str, int] | None:
+    """What uvicorn's ``get_remote_addr`` finds, from the address the event loop has."""
+    info = transport.get_extra_info("peername")
+    if isinstance(info, tuple) and len(info) >= 2:
+        return (str(info[0]), int(info[1]))
+    return get_remote_addr(transport)  # type: ignore[arg-type]
+
+
+def _fix_send_buffer(transport: asyncio.BaseTransport) -> None:
+    size = _settings().ws_kernel_send_buffer_bytes
+    sock = transport.get_extra_info("socket") if size else None
+    if sock is not None:
+        # A fixed kernel buffer (no autotuning): what a peer that stops reading makes
+        # the kernel hold is bounded, and it is found slow (4008) once that is full.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
 
 @functools.cache

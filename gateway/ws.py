@@ -16,9 +16,10 @@ wait forever for a send buffer that never drains).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
-import os
+import random
 import time
 import uuid
 from collections import deque
@@ -39,7 +40,7 @@ from odoo_gateway_wire.frames import accepted_frame, authenticated_frame, encode
 from odoo_gateway_wire.limits import MAX_RESUME_TASKS
 from odoo_gateway_wire.statuses import TaskStatus
 from shared.errors import AuthenticationFailed, GatewayError, InvalidRequest, QuotaExceeded, RateLimited
-from shared.events import ErrorInfo
+from shared.events import ErrorInfo, TaskEvent
 from shared.protocol import AuthFrame, PingFrame, ResumeFrame, SubmitFrame, error_frame_of, parse_client_frame
 
 __all__ = ["WsSession", "websocket_endpoint"]
@@ -52,6 +53,9 @@ _DRAIN_SEND_SECONDS = 1.0
 # Frames refused for going over a rate that a socket may send before it is cut off (4029),
 # plus one more per second: a client that honours ``retry_after`` never gets near it.
 _REFUSALS_BURST = 10
+_SESSION_IDS = itertools.count(random.getrandbits(48))
+# Events a resume frame reads with its tasks, before `resumed` is sent (the rest after it).
+_RESUME_PREFETCH = 100
 
 
 class _Close(Exception):
@@ -87,11 +91,14 @@ class WsSession:
         "_draining",
         "_handling",
         "_drainer",
+        "_corked",
     )
 
     def __init__(self, ws: WebSocket, state: GatewayState, principal: str, compact: bool = False) -> None:
-        # 12 hex digits, as before, from 6 random bytes: no UUID object per connection.
-        self.id = os.urandom(6).hex()
+        # 12 hex digits, as before: a count from a random start, so unique in this process
+        # (the registry's key) without a system call per connection (os.urandom is one,
+        # and lets go of the GIL). Only logs show it; nothing trusts it.
+        self.id = f"{next(_SESSION_IDS) & 0xFFFFFFFFFFFF:012x}"
         self.ws = ws
         self.state = state
         self.principal = principal
@@ -104,7 +111,7 @@ class WsSession:
         self._queue: deque[str] | None = None
         # Frames go straight to the transport while it takes them (uvicorn's protocol, see
         # transport.py); the queue and the sender task are for a socket that is behind.
-        self._send_now: Callable[[str], bool] | None = ws.scope.get("extensions", {}).get(SEND_NOW_EXTENSION)
+        self._send_now: Callable[..., bool] | None = ws.scope.get("extensions", {}).get(SEND_NOW_EXTENSION)
         self._queued_bytes = 0
         self._sender: asyncio.Task[None] | None = None
         self._main: asyncio.Task[Any] | None = None
@@ -119,6 +126,8 @@ class WsSession:
         self._draining: _Close | None = None
         self._handling = False
         self._drainer: asyncio.Task[None] | None = None
+        # Frames held back to leave in one write (a resume's `resumed` and its events).
+        self._corked: list[str] | None = None
 
     @property
     def registry(self) -> SessionRegistry:
@@ -134,6 +143,9 @@ class WsSession:
     def send_encoded(self, text: str) -> None:
         if self.closing is not None:
             return
+        if self._corked is not None:
+            self._corked.append(text)
+            return
         if not self._queue and self._send_now is not None and self._send_now(text):
             return
         if self._queue is None:
@@ -145,6 +157,16 @@ class WsSession:
             return
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._drain(), name=f"ws-send:{self.id}")
+
+    def _uncork(self) -> None:
+        """Send the frames held since ``_corked`` was set, in one write if the socket takes them now."""
+        texts, self._corked = self._corked, None
+        if not texts or self.closing is not None:
+            return
+        if not self._queue and self._send_now is not None and self._send_now(*texts):
+            return
+        for text in texts:
+            self.send_encoded(text)
 
     def shutdown(self, code: CloseCode, reason: str) -> None:
         """Stop: drop what is queued and stop this socket's tasks (the endpoint then ends
@@ -305,14 +327,29 @@ class WsSession:
         if wait:  # not even a loop turn for a resume within the rate (thousands in a storm)
             await asyncio.sleep(wait)
         self._resume_ids.take(count)
-        fresh_ids = [t for t in frame.tasks if not self.registry.is_watching(self.id, t)]
+        fresh_ids = {t for t in frame.tasks if not self.registry.is_watching(self.id, t)}
         self.registry.check_watch_room(self.id, len(fresh_ids))
+        # Gap-free: each fresh task is watched (live events buffered) before its events are
+        # read, so an event is in the read or in the buffer. Its events come in the same
+        # trip to the store as the task itself, up to _RESUME_PREFETCH for the frame (what a
+        # resume holds in memory before `resumed` goes out); a task with more has the rest
+        # read after `resumed`, paced by the send queue. A task found unknown or not this
+        # principal's is unwatched and its buffer dropped; nothing of it is sent.
+        fresh_list = [(t, seen) for t, seen in frame.tasks.items() if t in fresh_ids]
+        self.registry.watch(self.id, fresh_list, enforce=False)
         tasks: dict[str, tuple[TaskStatus, int, bool]] = {}
         unknown: list[str] = []
-        fresh: list[tuple[str, int]] = []
-        # All reads first: if the store fails midway, nothing is half-watched.
-        for task_id, seen in frame.tasks.items():
-            task = await self.state.store.get(task_id)
+        synced: list[tuple[str, int, list[TaskEvent], bool]] = []  # (task, seen, events, complete)
+        # The frame's events read before `resumed`: at most _RESUME_PREFETCH in all.
+        limit = _RESUME_PREFETCH // max(1, len(fresh_ids))
+        asks = [(t, self.principal, seen, limit if t in fresh_ids else 0) for t, seen in frame.tasks.items()]
+        try:
+            reads = await self.state.store.task_and_events_many(asks)
+        except BaseException:
+            # Nothing is half-watched: the client gets the store's error and resumes again.
+            self.registry.unwatch(self.id, list(fresh_ids))
+            raise
+        for (task_id, _, seen, asked), (task, events) in zip(asks, reads, strict=True):
             if task is None or task.principal != self.principal:
                 unknown.append(task_id)
                 continue
@@ -321,24 +358,35 @@ class WsSession:
             recovered = not (task.history_pruned and seen < task.seq)
             tasks[task_id] = (task.status, task.seq, recovered)
             if task_id in fresh_ids:
-                fresh.append((task_id, seen))
-        # A task this socket already watches has had its history and gets its live events:
-        # resending it would let a replayed resume multiply our output.
-        self.registry.watch(self.id, fresh, enforce=False)
-        self.send(resumed_frame(frame.ref, tasks, unknown))
-        for task_id, seen in fresh:
+                synced.append((task_id, seen, events, len(events) < asked))
+        if unknown:
+            self.registry.unwatch(self.id, [t for t in unknown if t in fresh_ids])
+        # `resumed` and the events read with it leave in one write while the socket keeps up.
+        self._corked = []
+        try:
+            self.send(resumed_frame(frame.ref, tasks, unknown))
+            rest: list[tuple[str, int, list[TaskEvent]]] = []
+            for task_id, seen, events, complete in synced:
+                if complete and not rest:
+                    self.registry.finish_sync(self.id, task_id, events)
+                else:
+                    rest.append((task_id, events[-1].seq if events else seen, events))
+        finally:
+            self._uncork()
+        for task_id, after, events in rest:
             await self._make_room()
-            await self.sync(task_id, seen)
+            await self.sync(task_id, after, events)
 
-    async def sync(self, task_id: str, after_seq: int) -> None:
-        """Send what the store has after ``after_seq`` for a watched task, then its live events."""
+    async def sync(self, task_id: str, after_seq: int, before: list[TaskEvent] | None = None) -> None:
+        """Send what the store has after ``after_seq`` for a watched task (after the events
+        ``before``, already read), then its live events."""
         try:
             events = await self.state.store.events_after(task_id, after_seq)
         except GatewayError:
             # Without the stored events the watch can't be made gap-free: the client's
             # universal recovery (reconnect, resume) is the right one.
             raise self._close(CloseCode.INTERNAL_ERROR, "store unavailable; reconnect and resume") from None
-        self.registry.finish_sync(self.id, task_id, events)
+        self.registry.finish_sync(self.id, task_id, [*before, *events] if before else events)
 
     async def _make_room(self) -> None:
         """Wait until the send queue is at most half full, reading no frames from this

@@ -18,6 +18,9 @@ from shared.store.records import NewTask, PurgeReport, Reopened, TaskRecord
 
 __all__ = ["AsyncTaskStore"]
 
+# How long a resume's read may wait for others to share its hop, when reads are busy.
+_RESUME_LINGER = 0.002
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -40,6 +43,12 @@ class AsyncTaskStore:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="store")
         self._accepts = GroupCommit(lambda *args: self._run(self.sync.accept_batch, *args))
         self._reads = ReadBatcher(self._run)
+        # A resume's reads, batched apart: one hop at a time, lingering under load
+        # (reconnects arrive one by one, each with its read), and a hop reads all that
+        # came meanwhile in two statements.
+        self._resume_reads = ReadBatcher(
+            self._run, max_hops=1, grouped={store.task_and_events: store.task_and_events_many}, linger=_RESUME_LINGER
+        )
 
     async def _run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         loop = asyncio.get_running_loop()
@@ -76,6 +85,13 @@ class AsyncTaskStore:
 
     async def events_after(self, task_id: str, after_seq: int, limit: int = 1000) -> list[TaskEvent]:
         return await self._reads.call(self.sync.events_after, task_id, after_seq, limit)
+
+    async def task_and_events_many(
+        self, asks: list[tuple[str, str, int, int]]
+    ) -> list[tuple[TaskRecord | None, list[TaskEvent]]]:
+        """What a resume reads (base.TaskStore.task_and_events) for each ``(task_id,
+        principal, after_seq, limit)``, batched with every other resume's reads."""
+        return await self._resume_reads.call_many(self.sync.task_and_events, asks)
 
     async def apply_event(self, event: TaskEvent) -> bool:
         return await self._run(self.sync.apply_event, event)

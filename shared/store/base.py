@@ -59,6 +59,24 @@ class TaskStore(abc.ABC):
     @abc.abstractmethod
     def events_after(self, task_id: str, after_seq: int, limit: int = 1000) -> list[TaskEvent]: ...
 
+    def task_and_events(
+        self, task_id: str, principal: str, after_seq: int, limit: int
+    ) -> tuple[TaskRecord | None, list[TaskEvent]]:
+        """What a resume reads for one task: :meth:`get`, then, for a task of ``principal``
+        and ``limit`` > 0, :meth:`events_after` (at most ``limit``), on one trip to the store.
+        A task of another principal comes back without events."""
+        task = self.get(task_id)
+        if task is None or task.principal != principal or limit <= 0:
+            return task, []
+        return task, self.events_after(task_id, after_seq, limit)
+
+    def task_and_events_many(
+        self, asks: Sequence[tuple[str, str, int, int]]
+    ) -> list[tuple[TaskRecord | None, list[TaskEvent]]]:
+        """:meth:`task_and_events` for each ``(task_id, principal, after_seq, limit)``
+        (a store may read them all at once)."""
+        return [self.task_and_events(*ask) for ask in asks]
+
     @abc.abstractmethod
     def apply_event(self, event: TaskEvent) -> bool:
         """Store the event and move the task to its state, atomically, if it is newer

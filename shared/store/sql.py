@@ -73,6 +73,18 @@ def _task(row: Sequence[Any]) -> TaskRecord:
     )
 
 
+def _event(row: Sequence[Any]) -> TaskEvent:
+    return TaskEvent(
+        task_id=row[0],
+        seq=int(row[1]),
+        status=TaskStatus(row[2]),
+        attempt=int(row[3]),
+        result=_loads(row[4]),
+        error=_loads(row[5]),
+        at=float(row[6]),
+    )
+
+
 def _new_record(new: NewTask, order: int, now: float) -> TaskRecord:
     """The row just inserted for ``new``, without reading it back."""
     return TaskRecord(
@@ -279,6 +291,46 @@ class SqlTaskStore(TaskStore):
             row = cur.fetchone()
             return None if row is None else _task(row)
 
+    def task_and_events_many(
+        self, asks: Sequence[tuple[str, str, int, int]]
+    ) -> list[tuple[TaskRecord | None, list[TaskEvent]]]:
+        """:meth:`task_and_events` for each ``(task_id, principal, after_seq, limit)``, in
+        two statements for all of them (a resume storm's reads, grouped by read_batch.py)."""
+        tasks: dict[str, TaskRecord] = {}
+        wanted: dict[str, int] = {}  # task id -> the lowest seq after which events are wanted
+        events: dict[str, dict[int, TaskEvent]] = {}
+        with self._snapshot() as cur:
+            ids = list(dict.fromkeys(task_id for task_id, _, _, _ in asks))
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                cur.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id IN ({', '.join(['?'] * len(chunk))})", chunk)
+                tasks.update((row[0], _task(row)) for row in cur.fetchall())
+            for task_id, principal, after_seq, limit in asks:
+                task = tasks.get(task_id)
+                if task is not None and task.principal == principal and limit > 0:
+                    wanted[task_id] = min(after_seq, wanted.get(task_id, after_seq))
+            pairs = list(wanted.items())
+            for start in range(0, len(pairs), 250):
+                part = pairs[start : start + 250]
+                values = ", ".join(["(CAST(? AS TEXT), CAST(? AS INTEGER))"] * len(part))
+                cur.execute(
+                    f"WITH wanted (task_id, after_seq) AS (VALUES {values}) "
+                    "SELECT e.task_id, e.seq, e.status, e.attempt, e.result, e.error, e.at "
+                    "FROM wanted JOIN task_events e ON e.task_id = wanted.task_id AND e.seq > wanted.after_seq",
+                    [value for pair in part for value in pair],
+                )
+                for row in cur.fetchall():
+                    events.setdefault(row[0], {})[int(row[1])] = _event(row)
+        out: list[tuple[TaskRecord | None, list[TaskEvent]]] = []
+        for task_id, principal, after_seq, limit in asks:
+            task = tasks.get(task_id)
+            if task is None or task.principal != principal or limit <= 0:
+                out.append((task, []))
+                continue
+            mine = events.get(task_id, {})
+            out.append((task, [mine[seq] for seq in sorted(mine) if seq > after_seq][:limit]))
+        return out
+
     def events_after(self, task_id: str, after_seq: int, limit: int = 1000) -> list[TaskEvent]:
         with self._snapshot() as cur:
             cur.execute(
@@ -286,18 +338,7 @@ class SqlTaskStore(TaskStore):
                 "WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (task_id, after_seq, limit),
             )
-            return [
-                TaskEvent(
-                    task_id=row[0],
-                    seq=int(row[1]),
-                    status=TaskStatus(row[2]),
-                    attempt=int(row[3]),
-                    result=_loads(row[4]),
-                    error=_loads(row[5]),
-                    at=float(row[6]),
-                )
-                for row in cur.fetchall()
-            ]
+            return [_event(row) for row in cur.fetchall()]
 
     def apply_event(self, event: TaskEvent) -> bool:
         with self._transaction() as cur:

@@ -6,8 +6,9 @@ one of them had its ``resumed`` answer, per-client latency, errors, and the gate
 
 The clients are lean raw WebSockets (asyncio streams, a hand-built handshake and frames)
 in this one Python process, on the same 2 cores as the gateway and RabbitMQ, so the figure
-is a floor. The worker is stopped: every task is ``queued`` with one stored event, so each
-resume gets a ``resumed`` frame and one ``event`` frame. Figures, not assertions.
+is a floor. The worker is stopped: every task holds one stored event, ``accepted`` at seq 0,
+which the device has seen, so each resume gets its ``resumed`` frame and no ``event``.
+Figures, not assertions; ``client_cpu_s`` is this process's CPU over the storm.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -76,15 +81,34 @@ class _Device:
             self.ws.abort()
 
 
-async def _storm(base: str, task_ids: list[str], connects_in_flight: int, gateway_pid: int) -> dict[str, Any]:
+def _start_profiler(pid: int, output: str) -> subprocess.Popen[bytes]:
+    """py-spy sampling ``pid`` (every thread that is not idle, named) until SIGINT, into ``output``
+    (raw collapsed stacks, for flame graphs or a quick grep)."""
+    spy = str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        raise SystemExit(f"--profile needs py-spy beside {sys.executable}: pip install py-spy")
+    cmd = [spy, "record", "-p", str(pid), "-r", "200", "--threads", "--format", "raw", "-o", output]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # attached before the first connect
+    return proc
+
+
+async def _storm(
+    base: str, task_ids: list[str], connects_in_flight: int, gateway_pid: int, profile: str | None = None
+) -> dict[str, Any]:
     host, port = base.removeprefix("http://").split(":")
     devices = [_Device(host, int(port), task_id) for task_id in task_ids]
     gate = asyncio.Semaphore(connects_in_flight)
-    cpu_before = cpu_seconds(gateway_pid)
+    profiler = _start_profiler(gateway_pid, profile) if profile else None
+    cpu_before, client_cpu_before = cpu_seconds(gateway_pid), time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(device.storm(gate) for device in devices))
     elapsed = time.perf_counter() - started
     gateway_cpu = cpu_seconds(gateway_pid) - cpu_before
+    client_cpu = time.process_time() - client_cpu_before
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        profiler.wait(60)
     for device in devices:
         device.close()
     latencies = [d.latency for d in devices if d.latency is not None]
@@ -102,10 +126,14 @@ async def _storm(base: str, task_ids: list[str], connects_in_flight: int, gatewa
         "errors": errors,
         "gateway_cpu_s": round(gateway_cpu, 2),
         "gateway_cpu_ms_per_resume": round(1000 * gateway_cpu / max(1, len(latencies)), 2),
+        # This process (the clients): if it used a core, the figure is the bench's, not the gateway's.
+        "client_cpu_s": round(client_cpu, 2),
     }
 
 
-def measure(store: str, clients: int, connects_in_flight: int, workers: int) -> dict[str, Any]:
+def measure(
+    store: str, clients: int, connects_in_flight: int, workers: int, profile: str | None = None
+) -> dict[str, Any]:
     pg_url = create_pg_database() if store == "postgres" else None
     overrides = {
         # One tenant holds all the devices here; the default quotas would (rightly) refuse it.
@@ -121,7 +149,7 @@ def measure(store: str, clients: int, connects_in_flight: int, workers: int) -> 
                 stack.worker.stop()
                 task_ids = asyncio.run(_submit_tasks(stack.base, clients))
                 gateway_pid = stack.restart_gateway().pid  # SIGTERM: it closes its sockets
-                result = asyncio.run(_storm(stack.base, task_ids, connects_in_flight, gateway_pid))
+                result = asyncio.run(_storm(stack.base, task_ids, connects_in_flight, gateway_pid, profile))
     finally:
         if pg_url:
             drop_pg_database(pg_url)
@@ -130,14 +158,15 @@ def measure(store: str, clients: int, connects_in_flight: int, workers: int) -> 
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| store | processes | clients | answered | all answered | p50 / p99 | gateway CPU per resume | errors |",
-        "|---|---|---|---|---|---|---|---|",
+        "| store | processes | clients | answered | all answered | p50 / p99 | gateway CPU per resume "
+        "| client CPU | errors |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['store']} | {r['gateway_processes']} | {r['clients']:,} | {r['answered']:,} | "
             f"{r['all_answered_s']} s | {r['latency_p50_ms']} ms / {r['latency_p99_ms']} ms | "
-            f"{r['gateway_cpu_ms_per_resume']} ms | {sum(r['errors'].values())} |"
+            f"{r['gateway_cpu_ms_per_resume']} ms | {r['client_cpu_s']} s | {sum(r['errors'].values())} |"
         )
     return "\n".join(lines)
 
@@ -149,8 +178,9 @@ def main() -> None:
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--workers", type=int, default=1, help="gateway processes (GATEWAY_WORKERS)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--profile", metavar="FILE", help="py-spy record the gateway during the storm into FILE")
     args = parser.parse_args()
-    rows = [measure(args.store, args.clients, args.in_flight, args.workers)]
+    rows = [measure(args.store, args.clients, args.in_flight, args.workers, args.profile)]
     print(table(rows))
     if args.json:
         print(json.dumps(rows, indent=2))

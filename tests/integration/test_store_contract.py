@@ -115,6 +115,35 @@ def test_events_apply_in_order_once_and_final_is_final(store: TaskStore) -> None
     assert [e.seq for e in store.events_after(task.id, 2)] == [3, 4]
 
 
+def test_resume_reads_many_at_once_match_one_by_one(store: TaskStore) -> None:
+    """What a resume reads (task_and_events_many, the grouped read of a resume storm) is
+    what task_and_events reads for each: unknown and foreign tasks without events, limits
+    per ask, a task asked twice from two points."""
+    tasks = [store.create_or_get(new_task(principal), NOW, 10)[0] for principal in ("demo", "demo", "other")]
+    for seq, status in ((1, TaskStatus.RUNNING), (2, TaskStatus.RETRYING), (3, TaskStatus.RUNNING)):
+        store.apply_event(event(tasks[0].id, seq, status))
+        store.apply_event(event(tasks[2].id, seq, status))
+    asks = [
+        (tasks[0].id, "demo", 0, 100),
+        (tasks[0].id, "demo", 1, 1),
+        (tasks[1].id, "demo", 0, 100),
+        (tasks[2].id, "demo", 0, 100),  # another principal's: no events
+        (tasks[0].id, "demo", 0, 0),  # no events asked
+        (str(uuid.uuid4()), "demo", 0, 100),
+    ]
+    many = store.task_and_events_many(asks)
+    assert many == [store.task_and_events(*ask) for ask in asks]
+    assert [[e.seq for e in events] for _, events in many] == [[1, 2, 3], [2], [], [], [], []]
+    assert [task.id if task else None for task, _ in many] == [
+        tasks[0].id,
+        tasks[0].id,
+        tasks[1].id,
+        tasks[2].id,
+        tasks[0].id,
+        None,
+    ]
+
+
 def test_event_for_unknown_task_is_not_stored(store: TaskStore) -> None:
     ghost = str(uuid.uuid4())
     assert not store.apply_event(event(ghost, 1, TaskStatus.RUNNING))

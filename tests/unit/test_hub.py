@@ -65,3 +65,14 @@ def test_finish_sync_for_an_unwatched_task_sends_nothing() -> None:
     hub = Hub()
     hub.add("a")
     assert hub.finish_sync("a", "t9", [ev(1, "t9")]) == []
+
+
+def test_unwatch_drops_the_buffer_and_sends_nothing_more() -> None:
+    hub = Hub()
+    hub.add("a")
+    hub.watch("a", "t1", 0)
+    assert hub.route(ev(1)) == []  # buffered while syncing
+    assert hub.unwatch("a", "t1") and not hub.unwatch("a", "t1")
+    assert hub.finish_sync("a", "t1", [ev(1)]) == []
+    assert hub.route(ev(2)) == [] and hub.watch_count("a") == 0 and hub.positions() == {}
+    assert not hub.unwatch("nobody", "t1")

@@ -79,3 +79,37 @@ async def test_a_cancelled_reader_does_not_break_the_hop() -> None:
     assert await second == 20
     with pytest.raises(asyncio.CancelledError):
         await first
+
+
+def read_many(calls: list[tuple[int]]) -> list[int]:
+    if any(key < 0 for (key,) in calls):
+        raise StoreUnavailable("one of them")
+    return [key * 10 for (key,) in calls]
+
+
+async def test_grouped_reads_go_together_and_fall_back_one_by_one() -> None:
+    threads = Threads()
+    calls: list[int] = []
+
+    def many(args: list[tuple[int]]) -> list[int]:
+        calls.append(len(args))
+        return read_many(args)
+
+    batcher = ReadBatcher(threads.run, max_hops=1, grouped={read: many})
+    assert await batcher.call_many(read, [(n,) for n in range(5)]) == [0, 10, 20, 30, 40]
+    assert calls == [5]
+    # One failing read makes the group fail: each is then read alone, and fails alone.
+    results = await asyncio.gather(*(batcher.call(read, n) for n in (1, -1, 2)), return_exceptions=True)
+    assert results[0] == 10 and results[2] == 20 and isinstance(results[1], StoreUnavailable)
+
+
+async def test_reads_under_load_linger_to_share_a_hop() -> None:
+    threads = Threads()
+    batcher = ReadBatcher(threads.run, max_hops=1, linger=0.05)
+    assert await batcher.call(read, 1) == 10  # after a quiet spell: at once, alone
+    # Right after a hop: the next one waits, and carries what arrives meanwhile.
+    first = asyncio.create_task(batcher.call(read, 2))
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(batcher.call(read, 3))
+    assert await first == 20 and await second == 30
+    assert threads.hops == [1, 2]

@@ -117,3 +117,17 @@ def test_a_pushed_event_is_encoded_once_for_every_socket() -> None:
     texts = [session.encoded[0] for session in sessions]
     assert texts[0] is texts[1] is texts[2]  # the same string object: one encoding
     assert json.loads(texts[0])["seq"] == 2
+
+
+def test_unwatch_gives_back_the_tenants_watches() -> None:
+    registry = SessionRegistry(Quotas(watches_per_tenant=2))
+    a = FakeSession("a")
+    registry.attach(a)
+    registry.watch("a", [("t1", 0), ("t2", 0)])
+    registry.unwatch("a", ["t2", "t3"])  # t3 was never watched
+    assert registry.watches_of("demo") == 1 and not registry.is_watching("a", "t2")
+    registry.watch("a", [("t4", 0)])
+    registry.unwatch("a", ["t1", "t4"])
+    assert registry.watches_of("demo") == 0
+    registry.close("a", CloseCode.NORMAL, "bye")
+    registry.unwatch("a", ["t1"])  # a closed session: nothing to do
