@@ -84,11 +84,13 @@ class Hub:
     def route(self, event: TaskEvent) -> list[str]:
         """The connections to send ``event`` to now (buffered ones get it later)."""
         targets: list[str] = []
-        for conn_id in self._watchers.get(event.task_id, ()):
-            watch = self._watches[conn_id][event.task_id]
+        task_id, seq = event.task_id, event.seq
+        for conn_id in self._watchers.get(task_id, ()):
+            watch = self._watches[conn_id][task_id]
             if watch.buffer is not None:
                 watch.buffer.append(event)
-            elif self._advance(watch, (event,)):
+            elif seq > watch.last_seq:  # _advance for one event, inline: once per socket
+                watch.last_seq = seq
                 targets.append(conn_id)
         return targets
 

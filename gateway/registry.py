@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gateway import metrics
+from gateway.encoded import EncodedFrame
 from gateway.hub import Hub
 from odoo_gateway_wire.close_codes import CloseCode
 from odoo_gateway_wire.frames import encode_frame
@@ -38,7 +39,7 @@ class Session(Protocol):
     @property
     def compact(self) -> bool: ...
     def send(self, frame: dict[str, Any]) -> None: ...
-    def send_encoded(self, text: str) -> None: ...
+    def send_encoded(self, frame: EncodedFrame) -> None: ...
     def shutdown(self, code: CloseCode, reason: str) -> None: ...
     def drain(self, code: CloseCode, reason: str) -> None: ...
 
@@ -142,15 +143,16 @@ class SessionRegistry:
                 session.send(event_frame_of(event))
 
     def deliver(self, event: TaskEvent) -> None:
-        texts: dict[bool, str] = {}  # by wire form (compact or not)
+        encoded: dict[bool, EncodedFrame] = {}  # by wire form (compact or not)
         sent = 0
         for session_id in self.hub.route(event):
             session = self._sessions.get(session_id)
             if session is not None:
-                text = texts.get(session.compact)
-                if text is None:  # once per form, for every socket
-                    text = texts[session.compact] = encode_frame(event_frame_of(event), session.compact)
-                session.send_encoded(text)
+                frame = encoded.get(session.compact)
+                if frame is None:  # once per form, for every socket
+                    text = encode_frame(event_frame_of(event), session.compact)
+                    frame = encoded[session.compact] = EncodedFrame(text)
+                session.send_encoded(frame)
                 sent += 1
         if sent:
             metrics.frames_pushed(sent)

@@ -30,6 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway import metrics
 from gateway.auth import bearer_token
+from gateway.encoded import EncodedFrame
 from gateway.limits import TokenBucket
 from gateway.registry import SessionRegistry
 from gateway.state import GatewayState, gateway_state
@@ -108,7 +109,7 @@ class WsSession:
         settings = state.settings
         self._queue_limit = settings.ws_send_queue_bytes
         self._send_timeout = settings.ws_send_timeout or None
-        self._queue: deque[str] | None = None
+        self._queue: deque[EncodedFrame] | None = None
         # Frames go straight to the transport while it takes them (uvicorn's protocol, see
         # transport.py); the queue and the sender task are for a socket that is behind.
         self._send_now: Callable[..., bool] | None = ws.scope.get("extensions", {}).get(SEND_NOW_EXTENSION)
@@ -127,7 +128,7 @@ class WsSession:
         self._handling = False
         self._drainer: asyncio.Task[None] | None = None
         # Frames held back to leave in one write (a resume's `resumed` and its events).
-        self._corked: list[str] | None = None
+        self._corked: list[EncodedFrame] | None = None
 
     @property
     def registry(self) -> SessionRegistry:
@@ -138,20 +139,20 @@ class WsSession:
     def send(self, frame: dict[str, Any]) -> None:
         """Queue a frame; never blocks. Over the byte bound, the client is too slow."""
         if self.closing is None:
-            self.send_encoded(encode_frame(frame, self.compact))
+            self.send_encoded(EncodedFrame(encode_frame(frame, self.compact)))
 
-    def send_encoded(self, text: str) -> None:
+    def send_encoded(self, frame: EncodedFrame) -> None:
         if self.closing is not None:
             return
         if self._corked is not None:
-            self._corked.append(text)
+            self._corked.append(frame)
             return
-        if not self._queue and self._send_now is not None and self._send_now(text):
+        if not self._queue and self._send_now is not None and self._send_now(frame):
             return
         if self._queue is None:
             self._queue = deque()
-        self._queue.append(text)
-        self._queued_bytes += len(text)
+        self._queue.append(frame)
+        self._queued_bytes += len(frame)
         if self._queue_limit and self._queued_bytes > self._queue_limit:
             self._close(CloseCode.SLOW_CONSUMER, f"send queue over {self._queue_limit} bytes; resume")
             return
@@ -160,13 +161,13 @@ class WsSession:
 
     def _uncork(self) -> None:
         """Send the frames held since ``_corked`` was set, in one write if the socket takes them now."""
-        texts, self._corked = self._corked, None
-        if not texts or self.closing is not None:
+        frames, self._corked = self._corked, None
+        if not frames or self.closing is not None:
             return
-        if not self._queue and self._send_now is not None and self._send_now(*texts):
+        if not self._queue and self._send_now is not None and self._send_now(*frames):
             return
-        for text in texts:
-            self.send_encoded(text)
+        for frame in frames:
+            self.send_encoded(frame)
 
     def shutdown(self, code: CloseCode, reason: str) -> None:
         """Stop: drop what is queued and stop this socket's tasks (the endpoint then ends
@@ -221,10 +222,10 @@ class WsSession:
 
     async def _drain(self) -> None:
         while self._queue and self.closing is None:
-            text = self._queue[0]
+            frame = self._queue[0]
             try:
                 async with asyncio.timeout(self._send_timeout):
-                    await self.ws.send_text(text)
+                    await self.ws.send_text(frame.text)
             except TimeoutError:
                 self._close(CloseCode.SLOW_CONSUMER, f"a send took over {self._send_timeout:g} s; resume")
                 return
@@ -235,7 +236,7 @@ class WsSession:
             self._queue.popleft()
             if not self._queue:
                 self._queue = None
-            self._queued_bytes = max(0, self._queued_bytes - len(text))
+            self._queued_bytes = max(0, self._queued_bytes - len(frame))
             if self._room is not None and self._queued_bytes <= self._queue_limit // 2:
                 self._room.set()
 

@@ -83,7 +83,7 @@ def _fanout(raw: dict[str, Any], rows: list[Row], seconds: float) -> None:
         (
             "3. relay-to-socket p99 at 5,000 frames/s",
             "<= 20 ms",
-            f"{p99} ms",
+            f"{p99} ms (to the clients' reader tasks: {slow['read_latency_p99_ms']} ms)",
             p99 is not None and p99 <= 20,
         )
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from gateway.encoded import EncodedFrame
 from gateway.registry import Quotas, SessionRegistry
 from odoo_gateway_wire.close_codes import CloseCode
 from odoo_gateway_wire.statuses import TaskStatus
@@ -21,7 +22,7 @@ class FakeSession:
         self.principal = principal
         self.compact = False
         self.frames: list[dict[str, Any]] = []
-        self.encoded: list[str] = []
+        self.encoded: list[EncodedFrame] = []
         self.closed: tuple[CloseCode, str] | None = None
         self.registry = registry
         self.attached_when_closed: bool | None = None
@@ -29,9 +30,9 @@ class FakeSession:
     def send(self, frame: dict[str, Any]) -> None:
         self.frames.append(frame)
 
-    def send_encoded(self, text: str) -> None:
-        self.frames.append(json.loads(text))
-        self.encoded.append(text)
+    def send_encoded(self, frame: EncodedFrame) -> None:
+        self.frames.append(json.loads(frame.text))
+        self.encoded.append(frame)
 
     def shutdown(self, code: CloseCode, reason: str) -> None:
         self.closed = (code, reason)
@@ -114,9 +115,9 @@ def test_a_pushed_event_is_encoded_once_for_every_socket() -> None:
         registry.watch(session.id, [("t1", 0)])
         registry.finish_sync(session.id, "t1", [])
     registry.deliver(event(2))
-    texts = [session.encoded[0] for session in sessions]
-    assert texts[0] is texts[1] is texts[2]  # the same string object: one encoding
-    assert json.loads(texts[0])["seq"] == 2
+    frames = [session.encoded[0] for session in sessions]
+    assert frames[0] is frames[1] is frames[2]  # the same object: one encoding
+    assert json.loads(frames[0].text)["seq"] == 2
 
 
 def test_unwatch_gives_back_the_tenants_watches() -> None:
