@@ -120,6 +120,7 @@ class StoredTask:
     accept_order: int = 0
     kind: str = SALE_KIND
     payload: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None  # a failed task's reason
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,8 @@ class Verdict:
     succeeded: int
     failed: int
     inventory: dict[str, int] = field(default_factory=dict)
+    #: Why tasks failed (a failure is a final state, not a violation): the first few.
+    failed_reasons: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -376,6 +379,11 @@ def check(obs: Observations) -> Verdict:
         acknowledged=len(acked),
         succeeded=statuses.count("succeeded"),
         failed=statuses.count("failed"),
+        failed_reasons=[
+            f"{t} {stored.kind}: {(stored.error or {}).get('code')}: {(stored.error or {}).get('message')}"
+            for t in acked
+            if (stored := obs.store.get(t, _MISSING)).status == "failed"
+        ][:5],
         inventory={
             "tasks": inventory_tasks,
             "moves": sum(1 for move in obs.inventory_moves if not move.empty),

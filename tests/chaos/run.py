@@ -131,6 +131,7 @@ async def run_profile(profile: Profile, work_dir: Path, seed: int = 1) -> dict[s
             "acknowledged": verdict.acknowledged,
             "succeeded": verdict.succeeded,
             "failed": verdict.failed,
+            "failed_reasons": verdict.failed_reasons,
             "inventory": verdict.inventory,
             "counters": verdict.counts,
             "examples": verdict.examples,
@@ -150,6 +151,7 @@ def format_report(figures: dict[str, Any]) -> str:
         f"acknowledged {figures['acknowledged']}, succeeded {figures['succeeded']}, failed {figures['failed']}; "
         f"{figures['throughput_tasks_per_s']} tasks/s over {figures['seconds_total']} s "
         f"(drain after heal {figures['seconds_to_drain_after_heal']} s)",
+        *(f"failed: {reason}" for reason in figures.get("failed_reasons", [])),
         f"inventory counts {figures['inventory']['tasks']}: {figures['inventory']['moves']} moves in Odoo, "
         f"{figures['inventory']['noop_lines']} lines equal to the stock (a move of quantity 0, no stock change)",
         "",

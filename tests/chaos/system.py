@@ -310,7 +310,7 @@ class ChaosSystem:
 
     def store(self) -> dict[str, StoredTask]:
         with psycopg.connect(self.database_url) as conn:
-            rows = conn.execute("SELECT id, status, result, accept_order, kind, payload FROM tasks").fetchall()
+            rows = conn.execute("SELECT id, status, result, accept_order, kind, payload, error FROM tasks").fetchall()
         return {
             row[0]: StoredTask(
                 status=row[1],
@@ -318,6 +318,7 @@ class ChaosSystem:
                 accept_order=int(row[3] or 0),
                 kind=row[4],
                 payload=json.loads(row[5]) if row[5] else None,
+                error=json.loads(row[6]) if row[6] else None,
             )
             for row in rows
         }
