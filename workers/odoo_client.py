@@ -29,7 +29,6 @@ from odoorpc.error import RPCError
 from shared.config import Settings
 from shared.errors import RetryableTaskError
 from workers.classify import OdooLoginRejected
-from workers.odoo_transport import lean_opener
 
 __all__ = ["OdooRpcClient"]
 
@@ -53,8 +52,6 @@ class OdooRpcClient:
         self._host = url.hostname
         self._protocol = "jsonrpc+ssl" if url.scheme == "https" else "jsonrpc"
         self._port = url.port or (443 if url.scheme == "https" else 8069)
-        # Shared by the threads' sessions (it keeps no state between calls); None: urllib's.
-        self._opener = lean_opener(url.scheme, self._host, self._port)
         self._settings = settings
         self._local = threading.local()
         # Set once Odoo rejects our credentials: from then on no thread logs in again,
@@ -83,12 +80,7 @@ class OdooRpcClient:
             if self._login_rejected is not None:
                 raise OdooLoginRejected(self._login_rejected)
             odoo = self._connect(
-                self._host,
-                protocol=self._protocol,
-                port=self._port,
-                timeout=s.odoo_timeout,
-                version=s.odoo_version,
-                opener=self._opener,
+                self._host, protocol=self._protocol, port=self._port, timeout=s.odoo_timeout, version=s.odoo_version
             )
             try:
                 # Odoo 14+ accepts an API key in place of the password on JSON-RPC.

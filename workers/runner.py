@@ -14,11 +14,7 @@ For each attempt:
    waker that died). Waiting is not an attempt.
 4. Store ``running`` (steps 2 to 4 are one store transaction), publish it; look in Odoo
    for the task's effect (by its reference); if it is there, the task is done:
-   ``succeeded`` with what it produced. The lookup runs on a read thread while
-   ``running`` is published (it changes nothing in Odoo); then the reads the write needs
-   (the kind's ``reads``: customer, products...) run side by side. The lookup stays the
-   first thing an attempt asks Odoo, alone: a found effect needs no other read, and
-   credentials Odoo has just refused are refused once per attempt, not once per read.
+   ``succeeded`` with what it produced.
 5. Renew the lease if the lookup took longer than the slack the first lease was taken
    with, apply the task (which proves its own effect before returning). On an ambiguous
    failure look for the effect again.
@@ -42,7 +38,6 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -62,11 +57,6 @@ log = logging.getLogger(__name__)
 
 #: Failure codes that mean something other than this worker changed what it works on.
 _ANOMALY_CODES = frozenset({"inventory_interference"})
-
-#: Upper bound of the threads that run attempts' Odoo reads beside their worker threads
-#: (per worker process; started as needed, each with its own Odoo session). An attempt
-#: uses one at a time: for its lookup, then for all its kind's reads but the first.
-READ_THREADS = 32
 
 
 class TaskAbandoned(Exception):
@@ -133,7 +123,6 @@ class TaskRunner:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
-        reads: Executor | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -144,7 +133,6 @@ class TaskRunner:
         self.clock = clock
         self.sleep = sleep
         self.rand = rand
-        self.reads = reads or ThreadPoolExecutor(READ_THREADS, thread_name_prefix="odoo-read")
 
     def run(self, task: TaskAttempt) -> None:
         record = self._trusted_record(task)
@@ -159,16 +147,14 @@ class TaskRunner:
             if not turn.ready:
                 self._park(task, turn)
                 return
-            kind = KINDS.get(task.kind)
-            lookup = self._start_lookup(kind, task) if kind is not None else None
             # Failures to publish an event propagate as they are (not classified as Odoo
-            # failures): Dramatiq retries the message, and the event numbers repeat. (The
-            # lookup started above may still finish: it changes nothing.)
+            # failures): Dramatiq retries the message, and the event numbers repeat.
             self._emit(running)
             try:
-                if kind is None or lookup is None:
+                kind = KINDS.get(task.kind)
+                if kind is None:
                     raise PermanentTaskError(f"This worker does not know the task kind '{task.kind}'.")
-                result = self._apply(kind, task, owner, state, lookup)
+                result = self._apply(kind, task, owner, state)
             except Exception as exc:
                 self._settle_failure(task, classify(exc), state, owner)
             self._finish(task, state, TaskStatus.SUCCEEDED, owner, result=result)
@@ -177,27 +163,12 @@ class TaskRunner:
             if not state.write_ambiguous and not state.lease_released:
                 self.store.release_lease(task.task_id, owner)
 
-    def _start_lookup(self, kind: TaskKind, task: TaskAttempt) -> Future[dict[str, Any] | None]:
-        """Start looking for the task's effect on a read thread (while ``running`` is published)."""
-        return self.reads.submit(kind.find_effect, self.odoo, task_reference(task.task_id), task.payload)
-
-    def _read_for_write(self, kind: TaskKind, task: TaskAttempt) -> dict[str, Any]:
-        """The kind's reads, side by side: the first on this thread, the others on read
-        threads. A failed read fails the attempt (the first failure in the kind's order)."""
-        reads = list(kind.reads(task.payload).items())
-        others = {name: self.reads.submit(read, self.odoo) for name, read in reads[1:]}
-        prepared = {name: read(self.odoo) for name, read in reads[:1]}
-        return prepared | {name: future.result() for name, future in others.items()}
-
-    def _apply(
-        self, kind: TaskKind, task: TaskAttempt, owner: str, state: _Attempt, lookup: Future[dict[str, Any] | None]
-    ) -> dict[str, Any]:
+    def _apply(self, kind: TaskKind, task: TaskAttempt, owner: str, state: _Attempt) -> dict[str, Any]:
         ref = task_reference(task.task_id)
-        found = lookup.result()
+        found = kind.find_effect(self.odoo, ref, task.payload)
         if found is not None:
             log.info("task %s effect already in odoo; not applying again", task.task_id)
             return {**found, "already_applied": True}
-        prepared = self._read_for_write(kind, task)
         # The lease must outlive this write in Odoo by TASK_LEASE_SECONDS: renew it unless
         # the first lease (taken with the slack) does already.
         now = self.clock()
@@ -205,7 +176,7 @@ class TaskRunner:
             self.store.acquire_lease(task.task_id, owner, now, self.settings.effective_lease_seconds)
         state.write_started = True
         try:
-            return kind.apply(self.odoo, ref, task.payload, prepared)
+            return kind.apply(self.odoo, ref, task.payload)
         except Exception as exc:
             if classify(exc).failure is not FailureClass.AMBIGUOUS:
                 raise

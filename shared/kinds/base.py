@@ -14,17 +14,7 @@ from pydantic import BaseModel
 
 from shared.errors import PermanentTaskError
 
-__all__ = [
-    "Apply",
-    "OdooCall",
-    "Reads",
-    "TaskKind",
-    "created_ids",
-    "resolve_products",
-    "resource_key",
-    "run_reads",
-    "task_reference",
-]
+__all__ = ["OdooCall", "TaskKind", "created_ids", "resolve_products", "resource_key", "task_reference"]
 
 
 class OdooCall(Protocol):
@@ -36,41 +26,19 @@ class OdooCall(Protocol):
     def execute_kw(self, model: str, method: str, args: list[Any], kwargs: dict[str, Any] | None = None) -> Any: ...
 
 
-#: Named Odoo reads, each independent of the others and of the task's effect lookup.
-Reads = dict[str, Callable[[OdooCall], Any]]
-
-
-class Apply(Protocol):
-    def __call__(
-        self, odoo: OdooCall, ref: str, payload: dict[str, Any], prepared: dict[str, Any] | None = None
-    ) -> dict[str, Any]: ...
-
-
 @dataclass(frozen=True)
 class TaskKind:
     """``find_effect`` looks in Odoo for what this task already did (None = nothing);
     ``apply`` does it in as few Odoo transactions as Odoo allows, proves its own effect
     under its own reference, and returns the result. ``resource_keys`` names the existing
     Odoo records the payload changes (computed at acceptance, from the normalised payload):
-    tasks sharing a key take effect one at a time, in acceptance order.
-
-    ``reads`` names what ``apply`` must look up before it writes (the customer's id, the
-    products' ids...): reads that change nothing and depend on nothing but the payload, so
-    the worker runs them side by side with each other and with ``find_effect``, and hands
-    their results to ``apply`` as ``prepared`` (name -> result). Called without
-    ``prepared``, ``apply`` runs them itself, one after the other (:func:`run_reads`)."""
+    tasks sharing a key take effect one at a time, in acceptance order."""
 
     name: str
     payload_model: type[BaseModel]
     find_effect: Callable[[OdooCall, str, dict[str, Any]], dict[str, Any] | None]
-    apply: Apply
+    apply: Callable[[OdooCall, str, dict[str, Any]], dict[str, Any]]
     resource_keys: Callable[[dict[str, Any]], tuple[str, ...]] = lambda payload: ()
-    reads: Callable[[dict[str, Any]], Reads] = lambda payload: {}
-
-
-def run_reads(odoo: OdooCall, reads: Reads) -> dict[str, Any]:
-    """Each read's result, by name, one read after the other."""
-    return {name: read(odoo) for name, read in reads.items()}
 
 
 def task_reference(task_id: str) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.errors import PermanentTaskError, RetryableTaskError
-from shared.kinds.base import OdooCall, Reads, TaskKind, created_ids, resolve_products, resource_key, run_reads
+from shared.kinds.base import OdooCall, TaskKind, created_ids, resolve_products, resource_key
 
 __all__ = ["INVENTORY_ADJUST", "QUANTITY_TOLERANCE", "InventoryAdjust", "InventoryLine", "resource_keys"]
 
@@ -114,20 +114,10 @@ def _resolve_location(odoo: OdooCall, name: str) -> int:
     return location_id
 
 
-def reads(payload: dict[str, Any]) -> Reads:
-    """The location's and the products' ids: two reads the worker runs side by side."""
+def apply(odoo: OdooCall, ref: str, payload: dict[str, Any]) -> dict[str, Any]:
     count = InventoryAdjust.model_validate(payload)
-    return {
-        "location_id": lambda odoo: _resolve_location(odoo, count.location),
-        "products": lambda odoo: resolve_products(odoo, (line.product for line in count.lines)),
-    }
-
-
-def apply(odoo: OdooCall, ref: str, payload: dict[str, Any], prepared: dict[str, Any] | None = None) -> dict[str, Any]:
-    count = InventoryAdjust.model_validate(payload)
-    known = prepared if prepared is not None else run_reads(odoo, reads(payload))
-    location_id: int = known["location_id"]
-    products: dict[str, int] = known["products"]
+    location_id = _resolve_location(odoo, count.location)
+    products = resolve_products(odoo, (line.product for line in count.lines))
     context = {"inventory_mode": True, "inventory_name": ref}
     # Creating in inventory mode upserts the quant's counted quantity, so running this
     # step twice leaves the same count: it is safe to repeat before the apply below.
@@ -197,4 +187,4 @@ def _prove(
     }
 
 
-INVENTORY_ADJUST = TaskKind("inventory.adjust", InventoryAdjust, find_effect, apply, resource_keys, reads)
+INVENTORY_ADJUST = TaskKind("inventory.adjust", InventoryAdjust, find_effect, apply, resource_keys)

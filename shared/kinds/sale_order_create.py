@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import AmbiguousTaskError, PermanentTaskError
-from shared.kinds.base import OdooCall, Reads, TaskKind, created_ids, resolve_products, run_reads
+from shared.kinds.base import OdooCall, TaskKind, created_ids, resolve_products
 
 __all__ = ["SALE_ORDER_CREATE", "SaleLine", "SaleOrderCreate"]
 
@@ -63,21 +63,12 @@ def _resolve_customer(odoo: OdooCall, name: str) -> int:
     return ids[0]
 
 
-def reads(payload: dict[str, Any]) -> Reads:
-    """The customer's and the products' ids: two reads the worker runs side by side."""
+def apply(odoo: OdooCall, ref: str, payload: dict[str, Any]) -> dict[str, Any]:
     order = SaleOrderCreate.model_validate(payload)
-    return {
-        "partner_id": lambda odoo: _resolve_customer(odoo, order.customer),
-        "products": lambda odoo: resolve_products(odoo, (line.product for line in order.lines)),
-    }
-
-
-def apply(odoo: OdooCall, ref: str, payload: dict[str, Any], prepared: dict[str, Any] | None = None) -> dict[str, Any]:
-    order = SaleOrderCreate.model_validate(payload)
-    known = prepared if prepared is not None else run_reads(odoo, reads(payload))
-    products: dict[str, int] = known["products"]
+    partner_id = _resolve_customer(odoo, order.customer)
+    products = resolve_products(odoo, (line.product for line in order.lines))
     values = {
-        "partner_id": known["partner_id"],
+        "partner_id": partner_id,
         "client_order_ref": ref,
         "order_line": [
             [0, 0, {"product_id": products[line.product], "product_uom_qty": line.quantity}] for line in order.lines
@@ -94,4 +85,4 @@ def apply(odoo: OdooCall, ref: str, payload: dict[str, Any], prepared: dict[str,
     return found
 
 
-SALE_ORDER_CREATE = TaskKind("sale.order.create", SaleOrderCreate, find_effect, apply, reads=reads)
+SALE_ORDER_CREATE = TaskKind("sale.order.create", SaleOrderCreate, find_effect, apply)

@@ -6,12 +6,9 @@ other (fast) calls for the effect lookup and reads.
 
     .venv/bin/python -m tests.bench.bench_e2e --rate 50 200 --seconds 10
 
-Real stack: stand-in, gateway and the Dramatiq worker processes in their own processes, the
-clients in this one. The stand-in has a process of its own, as Odoo would: sharing one with
-the clients, its threads waited for the GIL behind their event loop, and that wait showed
-as ours (``--standin-in-process`` measures that way still). Every process shares the 2
-cores, so a rate the worker cannot keep up with shows as queueing, not as overhead per
-task. Figures, not assertions.
+Real stack: stand-in, gateway and one Dramatiq worker process in their own processes, the
+clients in this one. Every process shares the 2 cores, so a rate the worker cannot keep up
+with shows as queueing, not as overhead per task. Figures, not assertions.
 """
 
 from __future__ import annotations
@@ -19,35 +16,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 import websockets
 
 from tests.bench.figures import cpu_seconds, percentile_ms
-from tests.odoo_standin import FaultRule, OdooStandin
+from tests.odoo_standin import FaultRule
 from tests.odoo_standin import server as standin_server
-from tests.support.processes import ROOT, Proc, free_port, start_worker
+from tests.support.processes import ROOT, start_worker
 from tests.support.services import create_pg_database, drop_pg_database
-from tests.support.stack import TOKENS, Stack, odoo_env, running_stack, wait_for
+from tests.support.stack import TOKENS, Stack, running_stack
 
 LOG_DIR = ROOT / "test-artifacts" / "logs" / "bench-e2e"
 
 
 class OdooClock:
-    """Time spent inside the stand-in's request handler, so the report can also subtract all
-    of Odoo's time, not only the fixed delay. Installed in the process that serves the
-    stand-in; another process reads and resets it at ``CLOCK_PATH``."""
+    """Time spent inside the stand-in's request handler (it runs in this process), so the
+    report can also subtract all of Odoo's time, not only the fixed delay."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
@@ -57,10 +46,6 @@ class OdooClock:
         clock = self
 
         def timed(self: Any) -> None:
-            if urlsplit(self.path).path == CLOCK_PATH:
-                self._send_json(200, {"seconds": clock.seconds, "calls": clock.calls})
-                clock.reset()
-                return
             started = time.perf_counter()
             try:
                 original(self)
@@ -73,53 +58,8 @@ class OdooClock:
     def reset(self) -> None:
         self.seconds, self.calls = 0.0, 0
 
-    def take(self) -> tuple[float, int]:
-        """(seconds, calls) since the last take, then zero."""
-        taken = self.seconds, self.calls
-        self.reset()
-        return taken
 
-
-#: Not an Odoo route: the bench's own, answered before the stand-in sees the request.
-CLOCK_PATH = "/_bench/clock"
 ODOO_CLOCK = OdooClock()
-
-
-class StandinProcess:
-    """The stand-in served by ``python -m tests.bench.bench_e2e --serve-standin PORT``."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        version, _ = odoo_env("jsonrpc")
-        cmd = [sys.executable, "-m", "tests.bench.bench_e2e", "--serve-standin", str(self.port), "--version", version]
-        self.proc = Proc("standin", cmd, dict(os.environ), log_dir)
-        wait_for(self._up, 30, "the stand-in process")
-
-    def _up(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/_standin/stats", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def add_fault(self, rule: FaultRule) -> None:
-        httpx.post(f"{self.url}/_standin/faults", json=rule.to_dict(), timeout=5).raise_for_status()
-
-    def take_clock(self) -> tuple[float, int]:
-        answer = httpx.post(f"{self.url}{CLOCK_PATH}", timeout=5).json()
-        return float(answer["seconds"]), int(answer["calls"])
-
-    def stop(self) -> None:
-        self.proc.stop()
-
-
-def serve_standin(port: int, version: str) -> None:
-    """The stand-in alone in this process, with the clock (``--serve-standin``)."""
-    standin = OdooStandin(port=port, version=version)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=standin.stop, daemon=True).start())
-    standin.serve_forever()
-
-
 HEADERS = {"Authorization": f"Bearer {TOKENS['demo']}"}
 
 
@@ -176,51 +116,31 @@ def _broker_pid() -> int:
     return int(found.stdout.split()[0])
 
 
-class InProcessStandin:
-    """The stack's own stand-in, serving from threads of this process (``--standin-in-process``)."""
-
-    proc = None
-
-    def __init__(self, stack: Stack) -> None:
-        self.add_fault = stack.standin.add_fault
-
-    @staticmethod
-    def take_clock() -> tuple[float, int]:
-        return ODOO_CLOCK.take()
-
-    def stop(self) -> None:
-        pass
-
-
-async def _measure(
-    stack: Stack, odoo: StandinProcess | InProcessStandin, rate: float, seconds: float, odoo_delay: float, sockets: int
-) -> dict[str, Any]:
+async def _measure(stack: Stack, rate: float, seconds: float, odoo_delay: float, sockets: int) -> dict[str, Any]:
     marks: Marks = {}
-    pids = [stack.gateways[0][0].pid, stack.worker.pid, _broker_pid(), *([odoo.proc.pid] if odoo.proc else [])]
+    pids = [stack.gateways[0][0].pid, stack.worker.pid, _broker_pid()]
     cpu_before = [cpu_seconds(pid) for pid in pids]
-    odoo.take_clock()
-    own_before = time.process_time()  # this process: the clients (and the stand-in, if in process)
+    ODOO_CLOCK.reset()
+    own_before = time.process_time()  # this process: the clients and the stand-in's threads
     started = time.perf_counter()
     await asyncio.gather(*(_client(stack.ws, rate / sockets, seconds, marks) for _ in range(sockets)))
     elapsed = time.perf_counter() - started
-    gateway_cpu, worker_cpu, broker_cpu, *standin_cpu = (
+    gateway_cpu, worker_cpu, broker_cpu = (
         cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)
     )
-    clients_cpu = time.process_time() - own_before
-    odoo_seconds, odoo_calls = odoo.take_clock()
     finished = [m for m in marks.values() if "received" in m]
     overheads = [m["received"] - m["sent"] - odoo_delay for m in finished]
 
     def stage_p50(start: str, end: str, minus: float = 0.0) -> float | None:
         return percentile_ms([m[end] - m[start] - minus for m in finished if start in m and end in m], 0.5)
 
-    odoo_per_task = odoo_seconds / max(1, len(marks))
+    odoo_per_task = ODOO_CLOCK.seconds / max(1, len(marks))
     beyond_odoo = [m["received"] - m["sent"] - odoo_per_task for m in finished]
     return {
         "rate": rate,
         "submitted": len(marks),
         # All stand-in time per task (every call, the fixed delay included), mean:
-        "odoo_calls_per_task": round(odoo_calls / max(1, len(marks)), 1),
+        "odoo_calls_per_task": round(ODOO_CLOCK.calls / max(1, len(marks)), 1),
         "odoo_ms_per_task": round(1000 * odoo_per_task, 1),
         "overhead_beyond_all_odoo_p50_ms": percentile_ms(beyond_odoo, 0.5),
         "overhead_beyond_all_odoo_p99_ms": percentile_ms(beyond_odoo, 0.99),
@@ -233,63 +153,42 @@ async def _measure(
         "running_to_succeeded_minus_odoo_p50_ms": stage_p50("running", "succeeded", odoo_delay),
         "succeeded_to_client_p50_ms": stage_p50("succeeded", "received"),
         "gateway_cpu_percent": round(100 * gateway_cpu / elapsed),
-        "standin_and_clients_cpu_percent": round(100 * (clients_cpu + sum(standin_cpu)) / elapsed),
-        "standin_in_process": odoo.proc is None,
+        "standin_and_clients_cpu_percent": round(100 * (time.process_time() - own_before) / elapsed),
         "rabbitmq_cpu_percent": round(100 * broker_cpu / elapsed),
         "worker_cpu_percent": round(100 * worker_cpu / elapsed),
     }
 
 
 def measure(
-    store: str,
-    rates: list[float],
-    seconds: float,
-    odoo_delay: float,
-    threads: int,
-    processes: int = 1,
-    standin_in_process: bool = False,
+    store: str, rates: list[float], seconds: float, odoo_delay: float, threads: int, processes: int = 1
 ) -> list[dict[str, Any]]:
     pg_url = create_pg_database() if store == "postgres" else None
-    rows: list[dict[str, Any]] = []
+    rows = []
     try:
         with tempfile.TemporaryDirectory() as scratch:
             url = pg_url or f"sqlite:///{scratch}/e2e.sqlite3"
-            LOG_DIR.mkdir(parents=True, exist_ok=True)
-            outside = None if standin_in_process else StandinProcess(LOG_DIR)
-            # The stack's own stand-in then idles: the workers are sent to the other one.
-            odoo_url = {} if outside is None else {"ODOO_URL": outside.url}
-            try:
-                with running_stack(url, LOG_DIR / store, gateways=1, LOG_LEVEL="WARNING", **odoo_url) as stack:
-                    odoo = outside or InProcessStandin(stack)
-                    rows += _rates(stack, odoo, rates, seconds, odoo_delay, threads, processes)
-            finally:
-                if outside is not None:
-                    outside.stop()
+            with running_stack(url, LOG_DIR / store, gateways=1, LOG_LEVEL="WARNING") as stack:
+                stack.worker.stop()
+                stack.worker = start_worker(stack.env, stack.log_dir, threads=threads, processes=processes)
+                if odoo_delay > 0:
+                    stack.standin.add_fault(
+                        FaultRule(kind="delay", model="sale.order", method="create", seconds=odoo_delay, times=-1)
+                    )
+                asyncio.run(_measure(stack, 5, 2, odoo_delay, 1))  # warm up: connections, caches
+                for rate in rates:
+                    row = asyncio.run(_measure(stack, rate, seconds, odoo_delay, sockets=4))
+                    rows.append(
+                        {
+                            "store": store,
+                            "odoo_delay_ms": round(1000 * odoo_delay),
+                            "worker_processes": processes,
+                            "threads": threads,
+                            **row,
+                        }
+                    )
     finally:
         if pg_url:
             drop_pg_database(pg_url)
-    return [{"store": store, **row} for row in rows]
-
-
-def _rates(
-    stack: Stack,
-    odoo: StandinProcess | InProcessStandin,
-    rates: list[float],
-    seconds: float,
-    odoo_delay: float,
-    threads: int,
-    processes: int,
-) -> list[dict[str, Any]]:
-    stack.worker.stop()
-    stack.worker = start_worker(stack.env, stack.log_dir, threads=threads, processes=processes)
-    if odoo_delay > 0:
-        odoo.add_fault(FaultRule(kind="delay", model="sale.order", method="create", seconds=odoo_delay, times=-1))
-    asyncio.run(_measure(stack, odoo, 5, 2, odoo_delay, 1))  # warm up: connections, caches
-    rows = []
-    for rate in rates:
-        row = asyncio.run(_measure(stack, odoo, rate, seconds, odoo_delay, sockets=4))
-        shape = {"odoo_delay_ms": round(1000 * odoo_delay), "worker_processes": processes, "threads": threads}
-        rows.append({**shape, **row})
     return rows
 
 
@@ -309,8 +208,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{r['odoo_calls_per_task']}, {r['odoo_ms_per_task']} ms | "
             f"{r['accept_p50_ms']} · {r['to_running_p50_ms']} · {r['running_to_succeeded_minus_odoo_p50_ms']} · "
             f"{r['succeeded_to_client_p50_ms']} ms | "
-            f"{r['gateway_cpu_percent']} · {r['worker_cpu_percent']} · {r['standin_and_clients_cpu_percent']}"
-            f"{' (in one process)' if r['standin_in_process'] else ''} · "
+            f"{r['gateway_cpu_percent']} · {r['worker_cpu_percent']} · {r['standin_and_clients_cpu_percent']} · "
             f"{r['rabbitmq_cpu_percent']} % |"
         )
     return "\n".join(lines)
@@ -324,21 +222,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16, help="worker threads per process")
     parser.add_argument("--processes", type=int, default=1, help="worker processes")
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument(
-        "--standin-in-process",
-        action="store_true",
-        help="serve the stand-in from threads of this process, beside the clients (how this bench ran until 0.3.0)",
-    )
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--serve-standin", type=int, metavar="PORT", help=argparse.SUPPRESS)
-    parser.add_argument("--version", default="17.0", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_standin is not None:
-        serve_standin(args.serve_standin, args.version)
-        return
-    rows = measure(
-        args.store, args.rate, args.seconds, args.odoo_delay, args.threads, args.processes, args.standin_in_process
-    )
+    rows = measure(args.store, args.rate, args.seconds, args.odoo_delay, args.threads, args.processes)
     print(table(rows))
     if args.json:
         print(json.dumps(rows, indent=2))

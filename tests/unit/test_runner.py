@@ -4,11 +4,9 @@ with a real SQLite store and the events captured instead of published."""
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -46,7 +44,7 @@ def store(tmp_path: Path) -> Iterator[TaskStore]:
 
 
 class Harness:
-    def __init__(self, standin: OdooStandin, store: TaskStore, odoo: Any = None, **settings: object) -> None:
+    def __init__(self, standin: OdooStandin, store: TaskStore, **settings: object) -> None:
         self.settings = Settings.model_validate(
             {
                 "odoo_url": standin.url,
@@ -67,7 +65,7 @@ class Harness:
         self.runner = TaskRunner(
             self.settings,
             store,
-            odoo or OdooRpcClient(self.settings),
+            OdooRpcClient(self.settings),
             self.events.append,
             worker_id="worker@test",
             wake=self.woken.extend,
@@ -214,95 +212,6 @@ def test_redelivery_after_a_crash_waits_for_the_lease_then_finds_the_effect(
     assert again.events[-1].status is TaskStatus.SUCCEEDED
     assert again.events[-1].result is not None and again.events[-1].result["already_applied"] is True
     assert orders(standin, task_id) == 1
-
-
-class CallLog:
-    """An ``OdooCall`` that records when each call began and ended, around a real client."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.lock = threading.Lock()
-        self.calls: list[tuple[str, str, float, float]] = []  # model, method, began, ended
-
-    def execute_kw(self, model: str, method: str, args: list[Any], kwargs: dict[str, Any] | None = None) -> Any:
-        began = time.monotonic()
-        try:
-            return self.inner.execute_kw(model, method, args, kwargs)
-        finally:
-            with self.lock:
-                self.calls.append((model, method, began, time.monotonic()))
-
-    def span(self, model: str, method: str) -> list[tuple[float, float]]:
-        return [(began, ended) for m, name, began, ended in self.calls if (m, name) == (model, method)]
-
-
-def test_the_lookup_comes_first_then_the_reads_run_side_by_side_then_the_write(
-    standin: OdooStandin, store: TaskStore
-) -> None:
-    """The effect lookup is the attempt's first Odoo call, alone; then the customer and the
-    products are read at once (each held 0.3 s by the stand-in); the order is created only
-    after both have answered."""
-    settings = Settings.model_validate({"odoo_url": standin.url, "odoo_password": "admin", "odoo_timeout": 5})
-    odoo = CallLog(OdooRpcClient(settings))
-    h = Harness(standin, store, odoo=odoo)
-    task_id = h.accept()
-    for model in ("res.partner", "product.product"):
-        standin.add_fault(FaultRule(kind="delay", seconds=0.3, model=model, method="search_read"))
-    h.runner.run(attempt(task_id))
-    assert h.statuses() == [(2, TaskStatus.RUNNING), (4, TaskStatus.SUCCEEDED)]
-    lookup = odoo.span("sale.order", "search_read")[0]
-    (customer,) = odoo.span("res.partner", "search_read")
-    (products,) = odoo.span("product.product", "search_read")
-    assert min(customer[0], products[0]) >= lookup[1]
-    assert max(customer[0], products[0]) < min(customer[1], products[1])  # both under way at once
-    (create,) = odoo.span("sale.order", "create")
-    assert create[0] >= max(customer[1], products[1])
-    assert orders(standin, task_id) == 1
-
-
-def test_a_first_attempt_looks_and_a_found_effect_needs_no_other_read(standin: OdooStandin, store: TaskStore) -> None:
-    """A task whose order exists in Odoo although the store shows no attempt of it (as after
-    the store was restored from a backup: README "Why the lookup runs on a first attempt
-    too"), and whose customer can no longer be found by its name (renamed since): the
-    first attempt still looks, finds the order and succeeds with it, without reading the
-    customer, and nothing is written again."""
-    h = Harness(standin, store)
-    renamed = {"customer": "Nobody Known Any More", "lines": SALE["lines"]}
-    task_id = h.accept(payload=renamed)
-    KINDS["sale.order.create"].apply(OdooRpcClient(h.settings), task_reference(task_id), SALE)
-    odoo = CallLog(OdooRpcClient(h.settings))
-    h = Harness(standin, store, odoo=odoo)
-    h.runner.run(attempt(task_id, payload=renamed))
-    assert h.statuses() == [(2, TaskStatus.RUNNING), (4, TaskStatus.SUCCEEDED)]
-    assert h.events[-1].result is not None and h.events[-1].result["already_applied"] is True
-    assert [(model, method) for model, method, *_ in odoo.calls] == [("sale.order", "search_read")]
-    assert orders(standin, task_id) == 1
-
-
-def test_a_read_that_fails_fails_the_task_when_nothing_was_applied(standin: OdooStandin, store: TaskStore) -> None:
-    h = Harness(standin, store)
-    unknown = {"customer": "Nobody Known", "lines": SALE["lines"]}
-    task_id = h.accept(payload=unknown)
-    with pytest.raises(TaskAbandoned):
-        h.runner.run(attempt(task_id, payload=unknown))
-    assert h.events[-1].status is TaskStatus.FAILED
-    assert h.events[-1].error is not None and h.events[-1].error.code == "unknown_customer"
-    assert orders(standin, task_id) == 0
-
-
-def test_a_lookup_that_fails_stops_the_attempt_before_any_other_call(standin: OdooStandin, store: TaskStore) -> None:
-    """The lookup got no answer (503): the task is retried without reading or writing
-    anything else, and its lease is released (no write can be in flight)."""
-    settings = Settings.model_validate({"odoo_url": standin.url, "odoo_password": "admin", "odoo_timeout": 5})
-    odoo = CallLog(OdooRpcClient(settings))
-    h = Harness(standin, store, odoo=odoo)
-    task_id = h.accept()
-    standin.add_fault(FaultRule(kind="http_status", status=503, model="sale.order", method="search_read"))
-    with pytest.raises(RetryLater):
-        h.runner.run(attempt(task_id))
-    assert h.statuses()[-1] == (3, TaskStatus.RETRYING)
-    assert [(model, method) for model, method, *_ in odoo.calls] == [("sale.order", "search_read")]
-    assert store.acquire_lease(task_id, "other", h.now, 5) is None
 
 
 def test_rejected_login_is_never_retried(standin: OdooStandin, store: TaskStore) -> None:
