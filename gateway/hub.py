@@ -40,11 +40,7 @@ class Hub:
         """Forget a connection; how many watches it had."""
         watches = self._watches.pop(conn_id, {})
         for task_id in watches:
-            watchers = self._watchers.get(task_id)
-            if watchers is not None:
-                watchers.discard(conn_id)
-                if not watchers:
-                    del self._watchers[task_id]
+            self._drop_watcher(task_id, conn_id)
         return len(watches)
 
     def is_watching(self, conn_id: str, task_id: str) -> bool:
@@ -65,12 +61,15 @@ class Hub:
         watches = self._watches.get(conn_id)
         if watches is None or watches.pop(task_id, None) is None:
             return False
+        self._drop_watcher(task_id, conn_id)
+        return True
+
+    def _drop_watcher(self, task_id: str, conn_id: str) -> None:
         watchers = self._watchers.get(task_id)
         if watchers is not None:
             watchers.discard(conn_id)
             if not watchers:
                 del self._watchers[task_id]
-        return True
 
     def finish_sync(self, conn_id: str, task_id: str, stored: Iterable[TaskEvent]) -> list[TaskEvent]:
         """End syncing: the events to send now, in seq order, each once."""

@@ -131,9 +131,7 @@ class SessionRegistry:
             return
         removed = sum(self.hub.unwatch(session_id, task_id) for task_id in task_ids)
         if removed:
-            self._watches[session.principal] -= removed
-            if self._watches[session.principal] <= 0:
-                del self._watches[session.principal]
+            _take(self._watches, session.principal, removed)
             metrics.watches_changed(-removed)
 
     def finish_sync(self, session_id: str, task_id: str, stored: list[TaskEvent]) -> None:
@@ -171,10 +169,14 @@ class SessionRegistry:
         if session is None:
             return None
         watches = self.hub.remove(session_id)
-        self._watches[session.principal] -= watches
-        self._sockets[session.principal] -= 1
+        _take(self._watches, session.principal, watches)
+        _take(self._sockets, session.principal, 1)
         metrics.socket_detached(watches)
-        for counter in (self._watches, self._sockets):
-            if counter[session.principal] <= 0:
-                del counter[session.principal]
         return session
+
+
+def _take(counter: Counter[str], principal: str, count: int) -> None:
+    """Count ``count`` fewer for ``principal``; a principal at zero is forgotten."""
+    counter[principal] -= count
+    if counter[principal] <= 0:
+        del counter[principal]
