@@ -25,9 +25,11 @@ import asyncio
 import logging
 import time
 import uuid
+from typing import cast
 
 import aio_pika
-from aio_pika.abc import AbstractConnection, AbstractExchange, AbstractIncomingMessage, AbstractQueue
+import aiormq
+from aio_pika.abc import AbstractConnection, AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
 
 from gateway import metrics
@@ -62,7 +64,11 @@ class EventRelay:
         self._store = store
         self._registry = registry
         self._signer = EventSigner.from_settings(settings)
-        self._live: AbstractExchange | None = None
+        # Announcements go out on a channel of their own, without publisher confirms: a
+        # confirm would only tell the relay what it does nothing with (a lost announcement
+        # is logged either way, and sockets catch up at their next resume), and cost a
+        # round trip through the broker while the task's lock is held.
+        self._announcer: aiormq.Channel | None = None
         self._store_queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
         self._store_probe: asyncio.Task[None] | None = None
@@ -85,7 +91,7 @@ class EventRelay:
         return self.link.up.is_set()
 
     def _down(self) -> None:
-        self._live = None
+        self._announcer = None
         self._store_queue = None
         self._consumer_tag = None
         if self._store_probe is not None:
@@ -99,11 +105,14 @@ class EventRelay:
         await channel.declare_queue(STORE_QUEUE_DEAD, durable=True)
         store_queue = await channel.declare_queue(STORE_QUEUE, durable=True, arguments=store_queue_arguments())
         await store_queue.bind(events, routing_key="task.#")
-        self._live = await channel.declare_exchange(LIVE_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True)
+        live = await channel.declare_exchange(LIVE_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True)
         self._connections += 1
         live_queue = await channel.declare_queue(live_queue_name(self._connections), exclusive=True, auto_delete=True)
-        await live_queue.bind(self._live)
+        await live_queue.bind(live)
         await live_queue.consume(self._on_live, no_ack=True)
+        announcer = await connection.channel(publisher_confirms=False)
+        # aiormq's Channel has ``wait`` on basic_publish; its abstract base does not declare it.
+        self._announcer = cast(aiormq.Channel, await announcer.get_underlay_channel())
         self._store_queue = store_queue
         self._consumer_tag = await store_queue.consume(self._on_event)
         await self._resync()
@@ -165,24 +174,9 @@ class EventRelay:
             # Sockets on this instance first, without a round trip through the broker; the
             # announcement below reaches the other instances (_on_live skips its own).
             self._registry.deliver(event)
-            live = self._live
-            if live is not None:
-                try:
-                    # The worker's signature, verified above, travels on with the body.
-                    signature = (message.headers or {})[SIGNATURE_HEADER]
-                    announcement = aio_pika.Message(
-                        message.body,
-                        headers={
-                            SIGNATURE_HEADER: signature,
-                            TASK_ID_HEADER: event.task_id,
-                            _ORIGIN_HEADER: self._origin,
-                        },
-                        correlation_id=event.task_id,
-                        app_id="gateway",
-                    )
-                    await live.publish(announcement, routing_key="")
-                except Exception as exc:  # stored already; sockets resync on reconnect
-                    log.warning("live announce failed task=%s (%r)", event.task_id, exc)
+            # The worker's signature, verified above, travels on with the body.
+            signature = (message.headers or {})[SIGNATURE_HEADER]
+            await self._announce(message.body, signature, event.task_id, origin=self._origin)
         await message.ack()
 
     async def _stored_already(self, event: TaskEvent) -> bool:
@@ -231,20 +225,30 @@ class EventRelay:
         """Announce an event the gateway stored itself (an operator's reopen) to every
         gateway's sockets, signed as the workers sign theirs. False if the connection is
         down (sockets that watch the task get it at their next resume)."""
-        live = self._live
-        if live is None:
-            return False
         body = event.model_dump_json().encode()
-        announcement = aio_pika.Message(
-            body,
-            headers={SIGNATURE_HEADER: self._signer.sign(body), TASK_ID_HEADER: event.task_id},
-            correlation_id=event.task_id,
-            app_id="gateway",
-        )
+        return await self._announce(body, self._signer.sign(body), event.task_id, origin=None)
+
+    async def _announce(
+        self, body: bytes, signature: aiormq.abc.FieldValue, task_id: str, *, origin: str | None
+    ) -> bool:
+        """Publish to the ``gateway.live`` fanout; False (and a log line) if it could not be
+        handed to the broker. ``origin``: this relay, which has delivered the event to its own
+        sockets already (its own copy is skipped in ``_on_live``)."""
+        announcer = self._announcer
+        if announcer is None or announcer.is_closed:
+            log.warning("live announce skipped task=%s: no connection", task_id)
+            return False
+        headers: dict[str, aiormq.abc.FieldValue] = {SIGNATURE_HEADER: signature, TASK_ID_HEADER: task_id}
+        if origin is not None:
+            headers[_ORIGIN_HEADER] = origin
+        # pamqp's properties as aio-pika's Message would build them (transient, priority 0).
+        properties = aiormq.spec.Basic.Properties(headers=headers, correlation_id=task_id, app_id="gateway", priority=0)
         try:
-            await live.publish(announcement, routing_key="")
-        except Exception as exc:
-            log.warning("live announce failed task=%s (%r)", event.task_id, exc)
+            await announcer.basic_publish(
+                body, exchange=LIVE_EXCHANGE, routing_key="", properties=properties, wait=False
+            )
+        except Exception as exc:  # stored already; sockets catch up at their next resume
+            log.warning("live announce failed task=%s (%r)", task_id, exc)
             return False
         return True
 

@@ -98,3 +98,20 @@ async def test_http_polling_sees_the_same_history(pg_stack: Stack) -> None:
     assert [e["seq"] for e in after_one["events"]] == [4]
     assert after_one["history_pruned"] is False
     assert bad.status_code == 400
+
+
+async def test_a_task_watched_on_two_instances_reaches_both_live(pg_stack: Stack) -> None:
+    """Either instance's relay may take the task's events from the shared queue: the socket
+    on the other instance gets them only through the relay's live announcement."""
+    stack = pg_stack
+    stack.standin.add_fault(FaultRule(kind="delay", model="sale.order", method="create", seconds=1.0))
+    async with await ws_connect(stack.ws_of(0)) as first, await ws_connect(stack.ws_of(1)) as second:
+        await send_sale(first)
+        accepted = await recv_json(first)
+        task_id = accepted["task_id"]
+        await second.send(json.dumps({"type": "resume", "ref": "r", "tasks": {task_id: 0}}))
+        resumed = await recv_json(second)
+        assert resumed["type"] == "resumed" and resumed["tasks"][task_id]["status"] != "succeeded"
+        on_first, on_second = await asyncio.gather(recv_until_final(first, task_id), recv_until_final(second, task_id))
+    assert on_first[-1]["status"] == on_second[-1]["status"] == "succeeded"
+    assert on_first[-1]["seq"] == on_second[-1]["seq"] == 4
