@@ -44,11 +44,13 @@ log = logging.getLogger(__name__)
 
 @functools.cache
 def _runner() -> TaskRunner:
+    events = EventPublisher(broker, signer)
     return TaskRunner(
         settings,
         open_store(settings.database_url),
         open_odoo(settings),
-        EventPublisher(broker, signer),
+        events,
+        notify=events.notify,
         worker_id=connection_name("worker"),
         wake=lambda waiters: send_waiters(apply_ready_task, waiters),
     )
