@@ -24,10 +24,11 @@ import httpx
 import psycopg
 
 from tests.chaos.checker import InventoryMove, StockKey, StoredTask
-from tests.support.processes import Proc, child_pids, free_port, start_gateway
+from tests.support.processes import Proc, child_pids, start_gateway
 from tests.support.proxy import FaultProxy
 from tests.support.services import amqp_url, create_pg_database, create_vhost, delete_vhost, drop_pg_database
 from tests.support.stack import ODOO_API_KEY, SIGNING_KEY, TOKENS, odoo_env
+from tests.support.standin_process import StandinProcess
 
 __all__ = ["ChaosSystem", "WorkerSupervisor", "broker_hard_kill", "broker_stop_start"]
 
@@ -141,7 +142,7 @@ class ChaosSystem:
         self.database_url = ""
         self.vhost = ""
         self.env: dict[str, str] = {}
-        self.standin: Proc | None = None
+        self.standin: StandinProcess | None = None
         self.standin_url = ""
         self.gateways: list[Proc | None] = []
         self.ports: list[int] = []
@@ -152,21 +153,10 @@ class ChaosSystem:
 
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        port = free_port()
         # An Odoo 19 stand-in speaks both /jsonrpc and /json/2; JSON-RPC alone runs on 17.
         version = "19.0" if "json2" in self.odoo_apis else "17.0"
-        self.standin = Proc(
-            "chaos-standin",
-            [
-                sys.executable,
-                *("-m", "tests.odoo_standin", "--port", str(port), "--version", version),
-                *("--api-key", ODOO_API_KEY),
-            ],
-            dict(os.environ),
-            self.log_dir,
-        )
-        self.standin_url = f"http://127.0.0.1:{port}"
-        _wait_http(f"{self.standin_url}/_standin/faults", self.standin)
+        self.standin = StandinProcess(self.log_dir, version, (ODOO_API_KEY,), name="chaos-standin")
+        self.standin_url = self.standin.url
         self.database_url = create_pg_database()
         self.vhost = create_vhost()
         self.env = {
@@ -237,10 +227,12 @@ class ChaosSystem:
         self.proxies[index].set_target("127.0.0.1", self.ports[index])
 
     def add_odoo_fault(self, rule: dict[str, Any]) -> None:
-        httpx.post(f"{self.standin_url}/_standin/faults", json=rule, timeout=10).raise_for_status()
+        assert self.standin is not None
+        self.standin.add_fault(rule)
 
     def clear_odoo_faults(self) -> None:
-        httpx.delete(f"{self.standin_url}/_standin/faults", timeout=10).raise_for_status()
+        assert self.standin is not None
+        self.standin.clear_faults()
 
     def ready(self) -> bool:
         try:
@@ -255,10 +247,8 @@ class ChaosSystem:
     # -- what is where, at the end ----------------------------------------------------------
 
     def _records(self, model: str) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.standin_url}/_standin/records/{model}", timeout=120)
-        response.raise_for_status()
-        rows: list[dict[str, Any]] = response.json()
-        return rows
+        assert self.standin is not None
+        return self.standin.records(model)
 
     def odoo_orders(self) -> dict[str, list[int]]:
         orders: dict[str, list[int]] = {}
@@ -327,19 +317,6 @@ class ChaosSystem:
 def _many2one(value: Any) -> int:
     """A many2one as the stand-in stores it (an id) or as Odoo reads it ([id, name])."""
     return int(value[0] if isinstance(value, list | tuple) else value)
-
-
-def _wait_http(url: str, proc: Proc, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            if not proc.alive():
-                break
-            time.sleep(0.1)
-    raise RuntimeError(f"{proc.name} did not come up:\n{proc.log()}")
 
 
 def random_odoo_fault(rng: random.Random) -> dict[str, Any]:

@@ -4,6 +4,7 @@ workers, each with its own log file kept for a failing test to show."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,11 +22,40 @@ __all__ = ["ROOT", "Proc", "child_pids", "free_port", "start_gateway", "start_wo
 ROOT = Path(__file__).resolve().parents[2]
 
 
+#: Ports handed out by this process, never handed twice.
+_HANDED: set[int] = set()
+_LOWEST = 20000
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux; 32768 elsewhere)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A free port for a server of the tests to listen on, below the kernel's ephemeral
+    range: a port from that range (what binding to port 0 gives) can be taken meanwhile as
+    the local port of any outgoing connection, and the server then fails to bind
+    ("address already in use"), as a chaos run once did."""
+    high = _ephemeral_low() - 1
+    for _ in range(200 if high > _LOWEST else 0):
+        port = random.randint(_LOWEST, high)
+        if port in _HANDED:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED.add(port)
         return port
+    with socket.socket() as sock:  # no room below the range: the kernel's choice
+        sock.bind(("127.0.0.1", 0))
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 class Proc:

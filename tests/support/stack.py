@@ -17,6 +17,7 @@ import httpx
 from tests.odoo_standin import OdooStandin
 from tests.support.processes import Proc, child_pids, free_port, start_gateway, start_worker
 from tests.support.services import amqp_url, create_vhost, delete_vhost
+from tests.support.standin_process import StandinProcess
 
 __all__ = [
     "ADMIN_TOKEN",
@@ -66,7 +67,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "c
 @dataclass
 class Stack:
     env: dict[str, str]
-    standin: OdooStandin
+    standin: OdooStandin | StandinProcess
     log_dir: Path
     worker: Proc
     gateways: list[tuple[Proc, str]] = field(default_factory=list)
@@ -130,13 +131,25 @@ class Stack:
 
 @contextmanager
 def running_stack(
-    database_url: str, log_dir: Path, gateways: int = 1, odoo_api: str = "jsonrpc", **overrides: str
+    database_url: str,
+    log_dir: Path,
+    gateways: int = 1,
+    odoo_api: str = "jsonrpc",
+    *,
+    standin_process: bool = False,
+    **overrides: str,
 ) -> Iterator[Stack]:
     """``odoo_api``: "jsonrpc" (an Odoo 17 stand-in, odoorpc), "json2" (Odoo 19, API key) or
-    "auto" (Odoo 19, the worker picks)."""
+    "auto" (Odoo 19, the worker picks). ``standin_process``: the stand-in in a process of
+    its own (``StandinProcess``: faults and records over its HTTP API only), instead of
+    threads of this one."""
     log_dir.mkdir(parents=True, exist_ok=True)
     version, odoo_settings = odoo_env(odoo_api)
-    standin = OdooStandin(port=0, version=version, api_keys=(ODOO_API_KEY,)).start()
+    standin: OdooStandin | StandinProcess = (
+        StandinProcess(log_dir, version, (ODOO_API_KEY,))
+        if standin_process
+        else OdooStandin(port=0, version=version, api_keys=(ODOO_API_KEY,)).start()
+    )
     vhost = create_vhost()
     env = {
         **os.environ,
