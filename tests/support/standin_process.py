@@ -18,14 +18,34 @@ import httpx
 from tests.odoo_standin import FaultRule
 from tests.support.processes import Proc, free_port
 
-__all__ = ["StandinProcess"]
+__all__ = ["StandinApi", "StandinProcess"]
 
 
-class StandinProcess:
+class StandinApi:
+    """The ``/_standin`` HTTP API of a stand-in at ``url``, wherever it runs."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def add_fault(self, rule: FaultRule | dict[str, Any]) -> None:
+        body = rule.to_dict() if isinstance(rule, FaultRule) else rule
+        httpx.post(f"{self.url}/_standin/faults", json=body, timeout=10).raise_for_status()
+
+    def clear_faults(self) -> None:
+        httpx.delete(f"{self.url}/_standin/faults", timeout=10).raise_for_status()
+
+    def records(self, model: str) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.url}/_standin/records/{model}", timeout=120)
+        response.raise_for_status()
+        rows: list[dict[str, Any]] = response.json()
+        return rows
+
+
+class StandinProcess(StandinApi):
     def __init__(self, log_dir: Path, version: str = "17.0", api_keys: tuple[str, ...] = (), name: str = "standin"):
         port = free_port()
         keys = [arg for key in api_keys for arg in ("--api-key", key)]
-        self.url = f"http://127.0.0.1:{port}"
+        super().__init__(f"http://127.0.0.1:{port}")
         self.proc = Proc(
             name,
             [sys.executable, "-m", "tests.odoo_standin", "--port", str(port), "--version", version, *keys],
@@ -45,19 +65,6 @@ class StandinProcess:
                     break
                 time.sleep(0.1)
         raise RuntimeError(f"{self.proc.name} did not come up:\n{self.proc.log()}")
-
-    def add_fault(self, rule: FaultRule | dict[str, Any]) -> None:
-        body = rule.to_dict() if isinstance(rule, FaultRule) else rule
-        httpx.post(f"{self.url}/_standin/faults", json=body, timeout=10).raise_for_status()
-
-    def clear_faults(self) -> None:
-        httpx.delete(f"{self.url}/_standin/faults", timeout=10).raise_for_status()
-
-    def records(self, model: str) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.url}/_standin/records/{model}", timeout=120)
-        response.raise_for_status()
-        rows: list[dict[str, Any]] = response.json()
-        return rows
 
     def stop(self) -> None:
         self.proc.stop()
