@@ -44,13 +44,11 @@ log = logging.getLogger(__name__)
 
 @functools.cache
 def _runner() -> TaskRunner:
-    events = EventPublisher(broker, signer)
     return TaskRunner(
         settings,
         open_store(settings.database_url),
         open_odoo(settings),
-        events,
-        notify=events.notify,
+        EventPublisher(broker, signer),
         worker_id=connection_name("worker"),
         wake=lambda waiters: send_waiters(apply_ready_task, waiters),
     )

@@ -12,8 +12,7 @@ For each attempt:
    message is acknowledged, so no worker thread waits. The worker that finishes the
    blocker sends the message again (and a sweeper in every worker process catches a
    waker that died). Waiting is not an attempt.
-4. Store ``running`` (steps 2 to 4 are one store transaction), publish it (without
-   waiting for RabbitMQ's confirm: the store holds it already); look in Odoo
+4. Store ``running`` (steps 2 to 4 are one store transaction), publish it; look in Odoo
    for the task's effect (by its reference); if it is there, the task is done:
    ``succeeded`` with what it produced.
 5. Renew the lease if the lookup took longer than the slack the first lease was taken
@@ -120,7 +119,6 @@ class TaskRunner:
         publish: Callable[[TaskEvent], None],
         *,
         worker_id: str,
-        notify: Callable[[TaskEvent], None] | None = None,
         wake: Callable[[list[Waiter]], None] = lambda waiters: None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -130,9 +128,6 @@ class TaskRunner:
         self.store = store
         self.odoo = odoo
         self.publish = publish
-        # Publishes an event the store holds already without waiting for RabbitMQ's
-        # confirm (workers/events.py); ``publish`` where there is no such way.
-        self.notify = notify or publish
         self.wake = wake
         self.worker_id = worker_id
         self.clock = clock
@@ -154,8 +149,7 @@ class TaskRunner:
                 return
             # Failures to publish an event propagate as they are (not classified as Odoo
             # failures): Dramatiq retries the message, and the event numbers repeat.
-            # ``running`` is in the store already (begin_attempt): not waited for.
-            self._emit(running, confirmed=False)
+            self._emit(running)
             try:
                 kind = KINDS.get(task.kind)
                 if kind is None:
@@ -313,8 +307,8 @@ class TaskRunner:
         seq = event_seq(task.attempt, status)
         return TaskEvent(task_id=task.task_id, seq=seq, status=status, attempt=task.attempt, result=result, error=error)
 
-    def _emit(self, event: TaskEvent, *, confirmed: bool = True) -> None:
-        (self.publish if confirmed else self.notify)(event)
+    def _emit(self, event: TaskEvent) -> None:
+        self.publish(event)
         metrics.task_event(event.status.value)
         log.info(
             "task %s %s seq=%d attempt=%d%s",

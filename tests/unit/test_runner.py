@@ -109,22 +109,6 @@ def test_success(standin: OdooStandin, store: TaskStore) -> None:
     assert store.acquire_lease(task_id, "other", h.now, 5) is None  # released
 
 
-def test_running_is_notified_unconfirmed_only_once_stored_and_finals_are_published(
-    standin: OdooStandin, store: TaskStore
-) -> None:
-    h = Harness(standin, store)
-    notified: list[tuple[int, list[int]]] = []  # (seq, the seqs the store held then)
-
-    def notify(event: TaskEvent) -> None:
-        notified.append((event.seq, [e.seq for e in store.events_after(event.task_id, 0)]))
-
-    h.runner.notify = notify
-    task_id = h.accept()
-    h.runner.run(attempt(task_id))
-    assert notified == [(2, [2])]  # running: in the store before it went out
-    assert h.statuses() == [(4, TaskStatus.SUCCEEDED)]  # the final event: confirmed
-
-
 def test_commit_then_lost_reply_is_found_in_the_same_attempt(standin: OdooStandin, store: TaskStore) -> None:
     h = Harness(standin, store)
     task_id = h.accept()
