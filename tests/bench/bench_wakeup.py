@@ -40,8 +40,7 @@ def _timed(call: Callable[[], object], calls: int, gap: float) -> list[float]:
     return seconds
 
 
-def _sqlite_commit(path: Path) -> Callable[[], object]:
-    conn = sqlite3.connect(path, isolation_level=None)
+def _sqlite_commit(conn: sqlite3.Connection) -> Callable[[], object]:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")  # as the task store's
     conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
@@ -59,7 +58,7 @@ def measure(calls: int, gaps: list[float]) -> list[tuple[str, float, float | Non
     rows: list[tuple[str, float, float | None, float | None]] = []
     standin = StandinProcess(LOG_DIR)
     try:
-        odoo = odoorpc.ODOO("127.0.0.1", port=int(standin.url.rsplit(":", 1)[1]), version="17.0")
+        odoo = odoorpc.ODOO("127.0.0.1", port=standin.port, version="17.0")
         odoo.login("odoo", "admin", "admin")
         domain = {"domain": [["name", "=", "Demo Customer"]], "fields": ["id"], "limit": 2}
 
@@ -72,10 +71,14 @@ def measure(calls: int, gaps: list[float]) -> list[tuple[str, float, float | Non
     finally:
         standin.stop()
     with tempfile.TemporaryDirectory() as scratch:
-        commit = _sqlite_commit(Path(scratch) / "wakeup.sqlite3")
-        for gap in gaps:
-            seconds = _timed(commit, calls, gap)
-            rows.append(("SQLite commit (fsync)", gap, percentile_ms(seconds, 0.5), percentile_ms(seconds, 0.9)))
+        conn = sqlite3.connect(Path(scratch) / "wakeup.sqlite3", isolation_level=None)
+        try:
+            commit = _sqlite_commit(conn)
+            for gap in gaps:
+                seconds = _timed(commit, calls, gap)
+                rows.append(("SQLite commit (fsync)", gap, percentile_ms(seconds, 0.5), percentile_ms(seconds, 0.9)))
+        finally:
+            conn.close()
     return rows
 
 

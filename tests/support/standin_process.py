@@ -43,7 +43,7 @@ class StandinApi:
 
 class StandinProcess(StandinApi):
     def __init__(self, log_dir: Path, version: str = "17.0", api_keys: tuple[str, ...] = (), name: str = "standin"):
-        port = free_port()
+        self.port = port = free_port()
         keys = [arg for key in api_keys for arg in ("--api-key", key)]
         super().__init__(f"http://127.0.0.1:{port}")
         self.proc = Proc(
